@@ -1,0 +1,229 @@
+"""httpx auth flows: the API key header, and a bearer token that refreshes itself.
+
+The bearer flow refreshes before expiry and once more on a 401, retrying the
+request once. Refreshes are single-flight across threads and asyncio tasks: a
+caller re-checks the token after taking the lock, so N callers that find it
+expired cause one refresh request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+
+from ._errors import LoginRequiredError, SessionExpiredError, ZapierError, error_for_status
+from ._http import httpx, json_or_none, read_json
+from ._models import RefreshTokenRequest, Token, TokenResponse, parse_response
+from ._oauth import TOKEN_PATH, token_error
+from ._redact import redact
+
+__all__ = ["ApiKeyAuth", "BearerAuth", "NoCredentialsAuth", "TokenKeeper", "token_failure"]
+
+logger = logging.getLogger("zapier_nb")
+
+_LOCK_POLL_SECONDS = 0.002
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Sends the key in the `x-api-key` header."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["x-api-key"] = self._api_key
+        yield request
+
+    def __repr__(self) -> str:
+        return "ApiKeyAuth(api_key='***')"
+
+
+class NoCredentialsAuth(httpx.Auth):
+    """Refuses to send: the session has not logged in."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise LoginRequiredError(
+            "This session has no credentials yet. Log in first: session.login() or %zapier_login "
+            "in a notebook, or Session(api_key=...)."
+        )
+        yield request  # pragma: no cover
+
+
+class TokenKeeper:
+    """Holds the OAuth token and turns token-endpoint answers into new state."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        leeway: float,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[Token | None], None] | None = None,
+    ) -> None:
+        self.lock = threading.Lock()
+        self._token_url = f"{base_url}{TOKEN_PATH}"
+        self._client_id = client_id
+        self._leeway = leeway
+        self._clock = clock
+        self._on_change = on_change
+        self._token: Token | None = None
+        self._ended: SessionExpiredError | None = None
+
+    @property
+    def token(self) -> Token | None:
+        return self._token
+
+    def set(self, token: Token | None, *, ended: SessionExpiredError | None = None) -> None:
+        self._token = token
+        self._ended = ended
+        if self._on_change is not None:
+            self._on_change(token)
+
+    def current(self) -> Token:
+        token = self._token
+        if token is None and self._ended is not None:
+            raise SessionExpiredError(
+                self._ended.message,
+                status_code=self._ended.status_code,
+                error=self._ended.error,
+                error_description=self._ended.error_description,
+                path=TOKEN_PATH,
+            )
+        if token is None:
+            raise LoginRequiredError(
+                "This session is not logged in. Log in with session.login() or %zapier_login."
+            )
+        return token
+
+    def refresh_due(self, token: Token) -> bool:
+        return token.refresh_due(self._clock(), self._leeway)
+
+    def refresh_request(self, token: Token) -> httpx.Request:
+        if token.refresh_token is None:
+            raise SessionExpiredError(
+                "The access token has expired and the server gave no refresh token. Log in again "
+                "(session.login() or %zapier_login).",
+                status_code=401,
+                error="no_refresh_token",
+                path=TOKEN_PATH,
+            )
+        form = RefreshTokenRequest(client_id=self._client_id, refresh_token=token.refresh_token)
+        logger.info("refreshing the access token")
+        return httpx.Request("POST", self._token_url, data=form.form())
+
+    def adopt(self, response: httpx.Response, used: Token) -> Token:
+        """Take a refresh answer; a rejected refresh token ends the session."""
+        if response.status_code == 200:
+            body = read_json(response, what="the token refresh")
+            answer = parse_response(TokenResponse, body, what="the token refresh")
+            token = answer.to_token(self._clock(), previous=used)
+            self.set(token)
+            return token
+        error = token_failure(response, grant_type="refresh_token")
+        if isinstance(error, SessionExpiredError) and self._token is used:
+            self.set(None, ended=error)
+        raise error
+
+
+def token_failure(response: httpx.Response, *, grant_type: str) -> ZapierError:
+    """The error for a token endpoint's non-200 answer, by grant and status."""
+    body = json_or_none(response)
+    if response.status_code >= 500:
+        return error_for_status(
+            response.status_code,
+            body=redact(body),
+            method="POST",
+            path=TOKEN_PATH,
+            hint="The token request failed on the server; try again in a moment.",
+        )
+    return token_error(response.status_code, body, grant_type=grant_type)
+
+
+class BearerAuth(httpx.Auth):
+    """`Authorization: Bearer` with refresh before expiry and once on a 401."""
+
+    requires_request_body = True
+
+    def __init__(self, keeper: TokenKeeper) -> None:
+        self._keeper = keeper
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return "BearerAuth(access_token='***')"
+
+    @staticmethod
+    def _authorize(request: httpx.Request, token: Token) -> httpx.Request:
+        request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+        return request
+
+    def _sync_refresh(
+        self, needed: Callable[[Token], bool]
+    ) -> Generator[httpx.Request, httpx.Response, Token]:
+        with self._keeper.lock:
+            token = self._keeper.current()
+            if needed(token):
+                response = yield self._keeper.refresh_request(token)
+                response.read()
+                token = self._keeper.adopt(response, token)
+            return token
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.requires_request_body:
+            request.read()
+        token = self._keeper.current()
+        if self._keeper.refresh_due(token):
+            token = yield from self._sync_refresh(self._keeper.refresh_due)
+        response = yield self._authorize(request, token)
+        if response.status_code != 401:
+            return
+        rejected = token
+        token = yield from self._sync_refresh(lambda current: current is rejected)
+        yield self._authorize(request, token)
+
+    @contextlib.asynccontextmanager
+    async def _async_guard(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        task_lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        async with task_lock:
+            # The thread lock is polled, never awaited in a worker thread, so that a
+            # cancelled task cannot leave it held.
+            while not self._keeper.lock.acquire(blocking=False):
+                await asyncio.sleep(_LOCK_POLL_SECONDS)
+            try:
+                yield
+            finally:
+                self._keeper.lock.release()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self.requires_request_body:
+            await request.aread()
+        token = self._keeper.current()
+        if self._keeper.refresh_due(token):
+            async with self._async_guard():
+                token = self._keeper.current()
+                if self._keeper.refresh_due(token):
+                    response = yield self._keeper.refresh_request(token)
+                    await response.aread()
+                    token = self._keeper.adopt(response, token)
+        response = yield self._authorize(request, token)
+        if response.status_code != 401:
+            return
+        async with self._async_guard():
+            current = self._keeper.current()
+            if current is token:
+                response = yield self._keeper.refresh_request(current)
+                await response.aread()
+                current = self._keeper.adopt(response, current)
+        yield self._authorize(request, current)

@@ -1,0 +1,110 @@
+"""Settings: explicit arguments first, then the environment; URLs checked before any request."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._errors import ConfigurationError
+
+__all__ = ["DEFAULT_BASE_URL", "ENV_VARS", "Settings", "normalize_base_url"]
+
+DEFAULT_BASE_URL = "https://actions.zapier.com"
+DEFAULT_TIMEOUT = 15.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_REFRESH_LEEWAY = 60.0
+
+ENV_VARS = {
+    "api_key": ("ZAPIER_API_KEY", "ZAPIER_NLA_API_KEY"),
+    "client_id": ("ZAPIER_CLIENT_ID",),
+    "redirect_uri": ("ZAPIER_REDIRECT_URI",),
+    "base_url": ("ZAPIER_BASE_URL",),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a session needs to know before it sends anything."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    client_id: str | None = None
+    redirect_uri: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    refresh_leeway: float = DEFAULT_REFRESH_LEEWAY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.redirect_uri is not None:
+            _check_redirect_uri(self.redirect_uri)
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout}.")
+        if self.max_retries < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, got {self.max_retries}.")
+        if self.refresh_leeway < 0:
+            raise ConfigurationError(
+                f"refresh_leeway must be 0 or more, got {self.refresh_leeway}."
+            )
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else None
+        return (
+            f"Settings(base_url={self.base_url!r}, api_key={key!r}, client_id={self.client_id!r}, "
+            f"redirect_uri={self.redirect_uri!r})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `ZAPIER_*` variables; keyword arguments that are not None win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field, names in ENV_VARS.items():
+            for name in names:
+                if env.get(name, "").strip():
+                    values[field] = env[name].strip()
+                    break
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses, the only places plain http is allowed."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(url: str) -> str:
+    """Strip a trailing slash and refuse anything but https, except on loopback."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"The base URL {url!r} is not an http(s) URL. Use https://actions.zapier.com, "
+            "or the URL the sandbox printed."
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"The base URL {url!r} uses plain http, which would send credentials unencrypted. "
+            "Use an https URL (plain http is allowed only on localhost)."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"The base URL {url!r} must not have a query or fragment.")
+    return url
+
+
+def _check_redirect_uri(uri: str) -> None:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"The redirect URI {uri!r} is not an http(s) URL. Use the redirect URI registered "
+            "for your OAuth app."
+        )
