@@ -28,14 +28,14 @@ def test_authorize_url_matches_the_documented_form() -> None:
     params = AuthorizeParams(
         client_id="YOUR_CLIENT_ID",
         redirect_uri="https://example.com/cb/",
-        code_challenge="E9Melhoa2OwvXFEgvtI0TAwnB2A7uc3JjMxQsSjwNNQ",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         state="s1",
     )
     assert authorize_url("https://actions.zapier.com", params) == (
         "https://actions.zapier.com/oauth/authorize/?client_id=YOUR_CLIENT_ID"
         "&redirect_uri=https%3A%2F%2Fexample.com%2Fcb%2F"
         "&scope=openid%20nla%3Aexposed_actions%3Aexecute&response_type=code"
-        "&code_challenge=E9Melhoa2OwvXFEgvtI0TAwnB2A7uc3JjMxQsSjwNNQ"
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         "&code_challenge_method=S256&state=s1"
     )
 
@@ -96,7 +96,7 @@ def test_access_denied_says_the_user_declined() -> None:
 
 def test_other_authorization_errors_carry_the_description() -> None:
     answer = parse_pasted_answer("?error=invalid_scope&error_description=Bad+scope")
-    with pytest.raises(AuthorizationError, match="invalid_scope.*Bad scope") as info:
+    with pytest.raises(AuthorizationError, match=r"invalid_scope.*Bad scope") as info:
         code_from_answer(answer, None)
     assert not isinstance(info.value, ConsentDeniedError)
 

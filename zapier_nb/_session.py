@@ -231,6 +231,16 @@ class Session:
                 response = client.send(request, auth=None)
             return _token_info(self._keeper.adopt(response, used))
 
+    def login(self, *, wait: bool = False) -> None:
+        """Log in interactively: the widget in a notebook, a prompt in a terminal.
+
+        With `wait=True` a notebook asks at a (hidden) input prompt instead, so that
+        Run All blocks until the login is done.
+        """
+        from ._login_ui import login
+
+        login(self, wait=wait)
+
     def logout(self) -> None:
         """Forget every credential this session holds (the server is not told)."""
         with self._lock, self._keeper.lock:
@@ -437,3 +447,13 @@ def get_session() -> Session:
         if _default_session is None:
             _default_session = Session.from_env()
         return _default_session
+
+
+def replace_default_session(session: Session) -> Session:
+    """Make `session` the one `get_session()` returns; the previous one is closed."""
+    global _default_session
+    with _default_lock:
+        previous, _default_session = _default_session, session
+    if previous is not None and previous is not session:
+        previous.close()
+    return session

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import log_in
+
+from zapier_nb import (
+    ConfigurationError,
+    ConsentDeniedError,
+    InvalidCodeError,
+    LoginError,
+    LoginRequiredError,
+    Session,
+    SessionExpiredError,
+    StateMismatchError,
+)
+from zapier_nb.sandbox import Sandbox
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_authorize_url_carries_exactly_the_documented_fields(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    url = oauth_session.begin_login()
+    assert url.startswith(f"{sandbox.base_url}/oauth/authorize/?")
+    fields = query(url)
+    assert set(fields) == {
+        "client_id", "redirect_uri", "scope", "response_type", "code_challenge",
+        "code_challenge_method", "state",
+    }  # fmt: skip
+    assert fields["client_id"] == sandbox.client_id
+    assert fields["redirect_uri"] == sandbox.redirect_uri
+    assert fields["scope"] == "openid nla:exposed_actions:execute"
+    assert fields["response_type"] == "code"
+    assert fields["code_challenge_method"] == "S256"
+    assert len(fields["code_challenge"]) == 43
+    assert fields["state"] != query(oauth_session.begin_login())["state"]
+
+
+def test_pasting_the_redirected_url_logs_in(oauth_session: Session, sandbox: Sandbox) -> None:
+    info = oauth_session.complete_login(sandbox.approve(oauth_session.begin_login()))
+    assert info.email == "ada@example.com"
+    assert info.has_refresh_token
+    assert 3500 < info.seconds_left() <= 3600
+    assert oauth_session.auth_method == "oauth"
+    assert oauth_session.check().email == "ada@example.com"
+    assert sandbox.count("token:authorization_code") == 1
+    assert sandbox.count("token:refresh_token") == 0
+
+
+@pytest.mark.parametrize("form", ["bare", "code=", "quoted-url"])
+def test_pasting_a_bare_code_or_a_quoted_url_logs_in(
+    oauth_session: Session, sandbox: Sandbox, form: str
+) -> None:
+    redirected = sandbox.approve(oauth_session.begin_login())
+    code = query(redirected)["code"]
+    pasted = {"bare": f"  {code}\n", "code=": f"code={code}", "quoted-url": f'"{redirected}"\n'}
+    oauth_session.complete_login(pasted[form])
+    assert oauth_session.check().email == "ada@example.com"
+
+
+def test_a_mismatched_state_is_refused_before_any_request(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    redirected = sandbox.approve(oauth_session.begin_login())
+    forged = redirected.replace("state=", "state=x")
+    with pytest.raises(StateMismatchError, match="different login attempt"):
+        oauth_session.complete_login(forged)
+    assert sandbox.count("token") == 0
+    oauth_session.complete_login(redirected)
+    assert oauth_session.check().success
+
+
+def test_declined_consent_says_so_and_a_second_try_works(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    url = oauth_session.begin_login()
+    with pytest.raises(ConsentDeniedError, match="declined"):
+        oauth_session.complete_login(sandbox.approve(url, deny=True))
+    assert oauth_session.auth_method is None
+    oauth_session.complete_login(sandbox.approve(url))
+    assert oauth_session.check().success
+
+
+def test_a_reused_code_is_rejected_with_advice(oauth_session: Session, sandbox: Sandbox) -> None:
+    redirected = sandbox.approve(oauth_session.begin_login())
+    code = query(redirected)["code"]
+    oauth_session.complete_login(redirected)
+    oauth_session.begin_login()
+    with pytest.raises(InvalidCodeError, match="login link again") as info:
+        oauth_session.complete_login(code)
+    assert info.value.error == "invalid_grant"
+    assert code not in str(info.value)
+
+
+def test_a_code_from_an_older_login_fails_the_verifier(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    stale_url = oauth_session.begin_login()
+    fresh_url = oauth_session.begin_login()
+    stale_code = query(sandbox.approve(stale_url))["code"]
+    with pytest.raises(InvalidCodeError):
+        oauth_session.complete_login(stale_code)
+    oauth_session.complete_login(sandbox.approve(fresh_url))
+    assert oauth_session.check().success
+
+
+def test_an_expired_code_is_rejected(oauth_session: Session, sandbox: Sandbox) -> None:
+    sandbox.code_ttl = 0.2
+    redirected = sandbox.approve(oauth_session.begin_login())
+    time.sleep(0.4)
+    with pytest.raises(InvalidCodeError):
+        oauth_session.complete_login(redirected)
+
+
+def test_completing_without_beginning_says_to_begin(oauth_session: Session) -> None:
+    with pytest.raises(LoginError, match="No login is in progress"):
+        oauth_session.complete_login("abc")
+
+
+def test_refresh_rotates_the_refresh_token(oauth_session: Session, sandbox: Sandbox) -> None:
+    log_in(oauth_session, sandbox)
+    before = oauth_session.token_info
+    info = oauth_session.refresh()
+    assert sandbox.count("token:refresh_token") == 1
+    assert before is not None
+    assert info.expires_at >= before.expires_at
+    assert oauth_session.check().email == "ada@example.com"
+    oauth_session.refresh()
+    assert sandbox.count("token:refresh_token") == 2
+
+
+def test_without_rotation_the_old_refresh_token_is_kept(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    sandbox.rotate_refresh_tokens = False
+    log_in(oauth_session, sandbox)
+    oauth_session.refresh()
+    info = oauth_session.refresh()
+    assert info.has_refresh_token
+    assert sandbox.count("token:refresh_token") == 2
+
+
+def test_a_rejected_refresh_token_ends_the_session_clearly(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    log_in(oauth_session, sandbox)
+    sandbox.revoke_refresh_tokens()
+    with pytest.raises(SessionExpiredError, match="Log in again"):
+        oauth_session.refresh()
+    assert oauth_session.auth_method is None
+    with pytest.raises(SessionExpiredError, match="Log in again"):
+        oauth_session.check()
+    log_in(oauth_session, sandbox)
+    assert oauth_session.check().success
+
+
+def test_an_expired_access_token_is_refreshed_once_on_401(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    log_in(oauth_session, sandbox)
+    sandbox.expire_access_tokens()
+    assert oauth_session.check().email == "ada@example.com"
+    assert sandbox.count("token:refresh_token") == 1
+    assert sandbox.count("check") == 2
+
+
+def test_a_401_after_the_refresh_is_not_retried_again(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    log_in(oauth_session, sandbox)
+    sandbox.fail_next("check", status=401, times=2)
+    with pytest.raises(Exception, match="Log in again") as info:
+        oauth_session.check()
+    assert getattr(info.value, "status_code", None) == 401
+    assert sandbox.count("token:refresh_token") == 1
+    assert sandbox.count("check") == 2
+    assert oauth_session.check().success
+
+
+def test_logout_forgets_the_tokens(oauth_session: Session, sandbox: Sandbox) -> None:
+    log_in(oauth_session, sandbox)
+    oauth_session.logout()
+    assert oauth_session.token_info is None
+    with pytest.raises(LoginRequiredError):
+        oauth_session.check()
+
+
+@pytest.mark.anyio
+async def test_acheck_after_an_oauth_login(oauth_session: Session, sandbox: Sandbox) -> None:
+    log_in(oauth_session, sandbox)
+    sandbox.expire_access_tokens()
+    assert (await oauth_session.acheck()).email == "ada@example.com"
+    assert sandbox.count("token:refresh_token") == 1
+    await oauth_session.aclose()
+
+
+def test_login_link_signs_up_a_new_user(oauth_session: Session, sandbox: Sandbox) -> None:
+    link = oauth_session.login_link(
+        first_name="Grace", last_name="Hopper", email="grace@example.org"
+    )
+    assert link.startswith(sandbox.base_url)
+    assert sandbox.count("login_link") == 1
+    oauth_session.complete_login(sandbox.follow_login_link(link))
+    result = oauth_session.check()
+    assert (result.email, result.name) == ("grace@example.org", "Grace Hopper")
+
+
+def test_login_link_refuses_a_non_email(oauth_session: Session, sandbox: Sandbox) -> None:
+    with pytest.raises(ConfigurationError, match="not an email"):
+        oauth_session.login_link(first_name="A", last_name="B", email="nobody")
+    assert sandbox.count("login_link") == 0

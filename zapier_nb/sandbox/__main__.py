@@ -1,0 +1,106 @@
+"""``python -m zapier_nb.sandbox``: serve the sandbox in the foreground until Ctrl+C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ._server import Sandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m zapier_nb.sandbox",
+        description="Serve a local fake of Zapier's AI Actions authentication API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    parser.add_argument("--api-key", help="the API key of the sandbox user (default: random)")
+    parser.add_argument("--client-id", help="the OAuth client id (default: zapier-nb-sandbox)")
+    parser.add_argument(
+        "--token-ttl", type=float, default=3600, help="access token lifetime in seconds"
+    )
+    parser.add_argument("--env-file", help="also write ZAPIER_* settings to this file (mode 0600)")
+    return parser
+
+
+def _settings(sandbox: Sandbox) -> dict[str, str]:
+    return {
+        "ZAPIER_BASE_URL": sandbox.base_url,
+        "ZAPIER_API_KEY": sandbox.api_key,
+        "ZAPIER_CLIENT_ID": sandbox.client_id,
+        "ZAPIER_REDIRECT_URI": sandbox.redirect_uri,
+    }
+
+
+def _write_env_file(path: str, settings: dict[str, str]) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as env_file:
+        os.fchmod(env_file.fileno(), 0o600)
+        env_file.writelines(f"{name}={value}\n" for name, value in settings.items())
+
+
+def _banner(sandbox: Sandbox, env_file: str | None) -> str:
+    settings = _settings(sandbox)
+    lines = [
+        f"Zapier AI Actions sandbox running at {sandbox.base_url}",
+        "",
+        f"  base URL      {sandbox.base_url}",
+        f"  client id     {sandbox.client_id}",
+        f"  redirect URI  {sandbox.redirect_uri}",
+        f"  API key       {sandbox.api_key}",
+        "",
+        "Point zapier_nb at it from a shell before starting Jupyter:",
+        *(f"  export {name}={value}" for name, value in settings.items()),
+    ]
+    if env_file:
+        lines.append(f"(also written to {env_file})")
+    lines += [
+        "",
+        "Then in a notebook: %load_ext zapier_nb and %zapier_check (API key),",
+        f"or %zapier_login --client-id {sandbox.client_id} --redirect-uri {sandbox.redirect_uri}",
+        "",
+        "Press Ctrl+C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    sandbox = Sandbox(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        client_id=args.client_id,
+        token_ttl=args.token_ttl,
+    )
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        if args.env_file:
+            _write_env_file(args.env_file, _settings(sandbox))
+        print(_banner(sandbox, args.env_file), flush=True)
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

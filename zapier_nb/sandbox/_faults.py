@@ -1,0 +1,69 @@
+"""Queued failures that replace the normal handling of a route."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+FAULT_ROUTES: tuple[str, ...] = ("authorize", "check", "login_link", "token")
+
+UNTIL_CLEARED = -1
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of answering: wait, then drop, answer normally (status 0), or fail."""
+
+    status: int = 500
+    body: str | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0
+    drop: bool = False
+
+    @property
+    def answers_normally(self) -> bool:
+        return not self.drop and self.status == 0
+
+
+@dataclass
+class _Pending:
+    fault: Fault
+    remaining: int
+
+
+class FaultQueue:
+    """Thread-safe per-route FIFO of faults, each good for a number of requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, list[_Pending]] = {}
+
+    def add(self, route: str, fault: Fault, times: int) -> None:
+        if route not in FAULT_ROUTES:
+            raise ValueError(f"route must be one of {', '.join(FAULT_ROUTES)}, not {route!r}")
+        if times == 0 or times < UNTIL_CLEARED:
+            raise ValueError("times must be a positive count, or -1 for until clear_faults()")
+        if fault.delay < 0:
+            raise ValueError("delay must not be negative")
+        if fault.status != 0 and not 100 <= fault.status <= 599:
+            raise ValueError("status must be an HTTP status code, or 0 to answer normally")
+        if fault.status == 0 and fault.body is not None:
+            raise ValueError("a body needs a status; status=0 means answer normally")
+        with self._lock:
+            self._queues.setdefault(route, []).append(_Pending(fault, times))
+
+    def take(self, route: str) -> Fault | None:
+        with self._lock:
+            queue = self._queues.get(route)
+            if not queue:
+                return None
+            head = queue[0]
+            if head.remaining != UNTIL_CLEARED:
+                head.remaining -= 1
+                if head.remaining == 0:
+                    queue.pop(0)
+            return head.fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queues.clear()

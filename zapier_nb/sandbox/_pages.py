@@ -1,0 +1,161 @@
+"""HTML pages of the sandbox; every value echoed into them is escaped here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from ._models import SCOPE_DESCRIPTIONS
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem;
+       color: #201515; }
+h1 { font-size: 1.4rem; }
+.banner { font-size: .8rem; color: #666; border-bottom: 1px solid #ddd; padding-bottom: .5rem; }
+.error { color: #b00020; }
+button { font-size: 1rem; padding: .4rem 1.2rem; margin-right: .5rem; cursor: pointer; }
+button[value=approve], .primary { background: #ff4f00; color: white; border: 0;
+                                  border-radius: 4px; }
+input[readonly] { width: 100%; font-family: monospace; padding: .3rem; }
+label { display: block; margin-top: .8rem; }
+code { background: #f4f4f4; padding: 0 .2rem; }
+"""
+
+
+def _layout(title: str, body: str, *, script: str = "") -> str:
+    script_tag = f"<script>{script}</script>" if script else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
+        '<p class="banner">Zapier AI Actions sandbox: a local fake for tests and tutorials.</p>'
+        f"{body}{script_tag}</body></html>"
+    )
+
+
+def error_page(title: str, message: str) -> str:
+    return _layout(
+        title,
+        f'<h1>{escape(title)}</h1><p class="error" id="error">{escape(message)}</p>',
+    )
+
+
+def consent_page(
+    *,
+    app_name: str,
+    user_name: str,
+    user_email: str,
+    scopes: Iterable[str],
+    redirect_uri: str,
+    transaction: str,
+) -> str:
+    items = "".join(
+        f"<li><strong>{escape(SCOPE_DESCRIPTIONS[scope])}</strong> "
+        f"<code>{escape(scope)}</code></li>"
+        for scope in scopes
+    )
+    body = (
+        f"<h1>Authorize {escape(app_name)}</h1>"
+        f'<p>Signed in as <strong id="user-name">{escape(user_name)}</strong> '
+        f'(<span id="user-email">{escape(user_email)}</span>).</p>'
+        f"<p><strong>{escape(app_name)}</strong> would like to:</p><ul>{items}</ul>"
+        f"<p>You will then be sent back to <code>{escape(redirect_uri)}</code>.</p>"
+        '<form method="post" action="/oauth/authorize/">'
+        f'<input type="hidden" name="transaction" value="{escape(transaction)}">'
+        '<button type="submit" name="decision" value="approve">Approve</button>'
+        '<button type="submit" name="decision" value="deny">Deny</button>'
+        "</form>"
+    )
+    return _layout(f"Authorize {app_name}", body)
+
+
+def sign_up_page(
+    *, ticket: str, first_name: str, last_name: str, email: str, existing: bool
+) -> str:
+    if existing:
+        title = "Log in to Zapier"
+        intro = (
+            f"<p>{escape(email)} already has an account, log in to continue to the "
+            "authorization screen.</p>"
+        )
+        submit = "Log in"
+    else:
+        title = "Create your Zapier account"
+        intro = "<p>One step, then you will see the authorization screen.</p>"
+        submit = "Create account"
+    body = (
+        f"<h1>{escape(title)}</h1>{intro}"
+        '<form method="post" action="/sandbox/sign-up/">'
+        f'<input type="hidden" name="t" value="{escape(ticket)}">'
+        f'<label>First name <input name="first_name" value="{escape(first_name)}"></label>'
+        f'<label>Last name <input name="last_name" value="{escape(last_name)}"></label>'
+        f'<label>Email <input type="email" name="email" value="{escape(email)}" required>'
+        "</label>"
+        f'<p><button class="primary" type="submit">{escape(submit)}</button></p>'
+        "</form>"
+    )
+    return _layout(title, body)
+
+
+_COPY_SCRIPT = """
+document.querySelectorAll("button[data-copy]").forEach(function (button) {
+  button.addEventListener("click", function () {
+    var field = document.getElementById(button.dataset.copy);
+    field.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        document.execCommand("copy"); done();
+      });
+    } else { document.execCommand("copy"); done(); }
+  });
+});
+"""
+
+
+def callback_page(*, code: str | None, error: str | None, description: str | None, url: str) -> str:
+    if error is not None:
+        body = (
+            "<h1>Authorization failed</h1>"
+            f'<p class="error" id="error">{escape(error)}</p>'
+            f'<p id="error-description">{escape(description or "")}</p>'
+            "<p>Go back to the notebook and start the login again.</p>"
+        )
+        return _layout("Authorization failed", body)
+    if not code:
+        return _layout(
+            "No code",
+            "<h1>No code</h1><p>This page shows the authorization code after you approve "
+            "access; this address carries none.</p>",
+        )
+    body = (
+        "<h1>Copy this code</h1>"
+        "<p>Paste it into the field in your notebook to finish logging in "
+        "(the code alone or the whole address both work).</p>"
+        f'<label>Code <input id="code" readonly value="{escape(code)}"></label>'
+        '<button type="button" data-copy="code">Copy code</button>'
+        f'<label>Full address <input id="url" readonly value="{escape(url)}"></label>'
+        '<button type="button" data-copy="url">Copy address</button>'
+    )
+    return _layout("Copy this code", body, script=_COPY_SCRIPT)
+
+
+def index_page(base_url: str) -> str:
+    endpoints = (
+        ("GET", "/oauth/authorize/", "consent screen (authorization code + PKCE S256)"),
+        ("POST", "/oauth/token/", "token endpoint: authorization_code and refresh_token grants"),
+        ("GET", "/api/v2/auth/check/", "who am I, with x-api-key or a Bearer token"),
+        ("GET", "/api/v2/auth/login-link/", "quick account creation link"),
+        ("GET", "/sandbox/callback/", "a redirect URI that shows the code to copy"),
+    )
+    rows = "".join(
+        f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"
+        for method, path, what in endpoints
+    )
+    body = (
+        "<h1>Zapier AI Actions sandbox</h1>"
+        "<p>A local stand-in for the AI Actions authentication API, for tests and tutorial "
+        f"notebooks. Base URL: <code>{escape(base_url)}</code></p><ul>{rows}</ul>"
+    )
+    return _layout("Zapier AI Actions sandbox", body)

@@ -1,0 +1,386 @@
+"""The sandbox's in-memory world: accounts, apps, grants, tokens and request counters."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._faults import FaultQueue
+from ._jwt import sign_hs256
+from ._models import AuthRequest, OAuthError, SandboxClient, SandboxUser
+from ._pkce import verifier_matches
+
+COUNTER_KEYS: tuple[str, ...] = (
+    "authorize",
+    "callback",
+    "check",
+    "consent",
+    "login_link",
+    "sign_up",
+    "token",
+    "token:authorization_code",
+    "token:refresh_token",
+)
+
+CALLBACK_PATH = "/sandbox/callback/"
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+@dataclass
+class _Code:
+    request: AuthRequest
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class _AccessToken:
+    user_id: int
+    client_id: str
+    expires_at: float
+    grant: str
+    revoked: bool = False
+
+
+@dataclass
+class _RefreshToken:
+    user_id: int
+    client_id: str
+    scope: str
+    grant: str
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class SignUpRequest:
+    authorize_url: str
+    first_name: str
+    last_name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str | None
+    id_token: str
+    expires_in: int
+    scope: str
+
+
+class SandboxState:
+    """Everything the server knows, guarded by one lock so tests may poke it from any thread."""
+
+    def __init__(
+        self,
+        users: Sequence[SandboxUser],
+        clients: Sequence[SandboxClient],
+        *,
+        token_ttl: float,
+        code_ttl: float,
+        rotate_refresh_tokens: bool,
+    ) -> None:
+        _check_users(users)
+        _check_clients(clients)
+        self._lock = threading.RLock()
+        self.faults = FaultQueue()
+        self.signing_key = secrets.token_bytes(32)
+        self.base_url = ""
+        self._configured_users = tuple(users)
+        self._clients = {client.client_id: client for client in clients}
+        self._defaults = (float(token_ttl), float(code_ttl), bool(rotate_refresh_tokens))
+        self._secrets: dict[str, None] = {}
+        for user in users:
+            if user.api_key:
+                self.remember_secret(user.api_key)
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.token_ttl, self.code_ttl, self.rotate_refresh_tokens = self._defaults
+            self._users = {user.user_id: user for user in self._configured_users}
+            self._codes: dict[str, _Code] = {}
+            self._access: dict[str, _AccessToken] = {}
+            self._refresh: dict[str, _RefreshToken] = {}
+            self._transactions: dict[str, AuthRequest] = {}
+            self._signups: dict[str, SignUpRequest] = {}
+            self._counts: Counter[str] = Counter()
+            self.faults.clear()
+
+    @property
+    def token_ttl(self) -> float:
+        return self._token_ttl
+
+    @token_ttl.setter
+    def token_ttl(self, seconds: float) -> None:
+        self._token_ttl = _non_negative("token_ttl", seconds)
+
+    @property
+    def code_ttl(self) -> float:
+        return self._code_ttl
+
+    @code_ttl.setter
+    def code_ttl(self, seconds: float) -> None:
+        self._code_ttl = _non_negative("code_ttl", seconds)
+
+    @property
+    def callback_uri(self) -> str:
+        return self.base_url + CALLBACK_PATH
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self._counts[key] += 1
+
+    def get_count(self, key: str) -> int:
+        with self._lock:
+            return self._counts[key]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            totals = dict.fromkeys(COUNTER_KEYS, 0)
+            totals.update(self._counts)
+            return totals
+
+    def remember_secret(self, value: str) -> None:
+        with self._lock:
+            self._secrets[value] = None
+
+    def issued_secrets(self) -> list[str]:
+        with self._lock:
+            return list(self._secrets)
+
+    def users(self) -> list[SandboxUser]:
+        with self._lock:
+            return list(self._users.values())
+
+    def first_user(self) -> SandboxUser:
+        return self._configured_users[0]
+
+    def user(self, user_id: int) -> SandboxUser | None:
+        with self._lock:
+            return self._users.get(user_id)
+
+    def user_by_email(self, email: str) -> SandboxUser | None:
+        wanted = email.strip().casefold()
+        with self._lock:
+            return next((u for u in self._users.values() if u.email.casefold() == wanted), None)
+
+    def user_by_api_key(self, api_key: str) -> SandboxUser | None:
+        with self._lock:
+            return next(
+                (
+                    u
+                    for u in self._users.values()
+                    if u.api_key and secrets.compare_digest(u.api_key, api_key)
+                ),
+                None,
+            )
+
+    def sign_up(self, email: str, name: str) -> tuple[SandboxUser, bool]:
+        """The account for ``email``, created unless it exists; the flag says whether it is new."""
+        with self._lock:
+            existing = self.user_by_email(email)
+            if existing is not None:
+                return existing, False
+            user = SandboxUser(
+                user_id=max(self._users, default=1000) + 1,
+                email=email.strip(),
+                name=name,
+                api_key=new_secret("sbx_key_"),
+            )
+            assert user.api_key is not None
+            self.remember_secret(user.api_key)
+            self._users[user.user_id] = user
+            return user, True
+
+    def clients(self) -> list[SandboxClient]:
+        return list(self._clients.values())
+
+    def client(self, client_id: str) -> SandboxClient | None:
+        return self._clients.get(client_id)
+
+    def redirect_uris(self, client: SandboxClient) -> tuple[str, ...]:
+        return (*client.redirect_uris, self.callback_uri)
+
+    def begin_transaction(self, request: AuthRequest) -> str:
+        transaction = secrets.token_urlsafe(16)
+        with self._lock:
+            self._transactions[transaction] = request
+        return transaction
+
+    def take_transaction(self, transaction: str) -> AuthRequest | None:
+        with self._lock:
+            return self._transactions.pop(transaction, None)
+
+    def add_signup(self, request: SignUpRequest) -> str:
+        ticket = secrets.token_urlsafe(16)
+        with self._lock:
+            self._signups[ticket] = request
+        return ticket
+
+    def signup(self, ticket: str) -> SignUpRequest | None:
+        with self._lock:
+            return self._signups.get(ticket)
+
+    def issue_code(self, request: AuthRequest) -> str:
+        code = new_secret("sbx_code_")
+        with self._lock:
+            self._codes[code] = _Code(request, time.monotonic() + self.code_ttl)
+            self.remember_secret(code)
+        return code
+
+    def exchange_code(
+        self, client_id: str, code: str, redirect_uri: str, verifier: str
+    ) -> IssuedTokens:
+        with self._lock:
+            record = self._codes.get(code)
+            if record is None:
+                raise OAuthError("invalid_grant", "The authorization code is invalid.")
+            if record.used:
+                self._revoke_grant(code)
+                raise OAuthError(
+                    "invalid_grant",
+                    "The authorization code was already used; the tokens issued for it "
+                    "are revoked.",
+                )
+            if time.monotonic() >= record.expires_at:
+                raise OAuthError("invalid_grant", "The authorization code has expired.")
+            request = record.request
+            if request.client_id != client_id:
+                raise OAuthError(
+                    "invalid_grant", "The authorization code was issued to another client."
+                )
+            if request.redirect_uri != redirect_uri:
+                raise OAuthError(
+                    "invalid_grant",
+                    "redirect_uri does not match the one used in the authorization request.",
+                )
+            if not verifier_matches(verifier, request.code_challenge):
+                raise OAuthError(
+                    "invalid_grant", "code_verifier does not match the code_challenge."
+                )
+            record.used = True
+            user = self._users.get(request.user_id)
+            if user is None:
+                raise OAuthError("invalid_grant", "The user of this grant no longer exists.")
+            return self._issue(user, client_id, request.scope, code, with_refresh=True)
+
+    def refresh(self, client_id: str, refresh_token: str, scope: str | None) -> IssuedTokens:
+        with self._lock:
+            record = self._refresh.get(refresh_token)
+            if record is None or record.revoked:
+                raise OAuthError("invalid_grant", "The refresh token is invalid or revoked.")
+            if record.client_id != client_id:
+                raise OAuthError("invalid_grant", "The refresh token was issued to another client.")
+            granted = record.scope
+            if scope is not None:
+                if not set(scope.split()) <= set(granted.split()) or not scope.split():
+                    raise OAuthError(
+                        "invalid_scope", "The requested scope exceeds the scope granted."
+                    )
+                granted = " ".join(dict.fromkeys(scope.split()))
+            user = self._users.get(record.user_id)
+            if user is None:
+                raise OAuthError("invalid_grant", "The user of this grant no longer exists.")
+            rotate = self.rotate_refresh_tokens
+            if rotate:
+                record.revoked = True
+            return self._issue(user, client_id, granted, record.grant, with_refresh=rotate)
+
+    def bearer_user(self, access_token: str) -> tuple[SandboxUser | None, str]:
+        """The token's user, or None and the reason it is refused."""
+        with self._lock:
+            record = self._access.get(access_token)
+            if record is None:
+                return None, "Invalid token."
+            if record.revoked:
+                return None, "Token has been revoked."
+            if time.monotonic() >= record.expires_at:
+                return None, "Token has expired."
+            user = self._users.get(record.user_id)
+            if user is None:
+                return None, "Invalid token."
+            return user, ""
+
+    def expire_access_tokens(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for record in self._access.values():
+                record.expires_at = min(record.expires_at, now)
+
+    def revoke_refresh_tokens(self) -> None:
+        with self._lock:
+            for record in self._refresh.values():
+                record.revoked = True
+
+    def _revoke_grant(self, grant: str) -> None:
+        for access in self._access.values():
+            if access.grant == grant:
+                access.revoked = True
+        for refresh in self._refresh.values():
+            if refresh.grant == grant:
+                refresh.revoked = True
+
+    def _issue(
+        self, user: SandboxUser, client_id: str, scope: str, grant: str, *, with_refresh: bool
+    ) -> IssuedTokens:
+        ttl = self.token_ttl
+        expires_in = math.ceil(ttl)
+        access_token = new_secret("sbx_at_")
+        self._access[access_token] = _AccessToken(
+            user.user_id, client_id, time.monotonic() + ttl, grant
+        )
+        refresh_token = None
+        if with_refresh:
+            refresh_token = new_secret("sbx_rt_")
+            self._refresh[refresh_token] = _RefreshToken(user.user_id, client_id, scope, grant)
+        issued_at = int(time.time())
+        id_token = sign_hs256(
+            {
+                "iss": self.base_url,
+                "aud": client_id,
+                "sub": str(user.user_id),
+                "email": user.email,
+                "name": user.name,
+                "iat": issued_at,
+                "exp": issued_at + expires_in,
+            },
+            self.signing_key,
+        )
+        for value in (access_token, refresh_token, id_token):
+            if value is not None:
+                self.remember_secret(value)
+        return IssuedTokens(access_token, refresh_token, id_token, expires_in, scope)
+
+
+def _non_negative(name: str, seconds: float) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0")
+    return float(seconds)
+
+
+def _check_users(users: Sequence[SandboxUser]) -> None:
+    if not users:
+        raise ValueError("the sandbox needs at least one user")
+    for attribute in ("user_id", "email", "api_key"):
+        values = [getattr(user, attribute) for user in users]
+        if attribute == "email":
+            values = [value.casefold() for value in values]
+        if len(set(values)) != len(values):
+            raise ValueError(f"two sandbox users share the same {attribute}")
+
+
+def _check_clients(clients: Sequence[SandboxClient]) -> None:
+    if not clients:
+        raise ValueError("the sandbox needs at least one client")
+    ids = [client.client_id for client in clients]
+    if len(set(ids)) != len(ids):
+        raise ValueError("two sandbox clients share the same client_id")
