@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -30,6 +32,14 @@ from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenRespo
 from ._session import Session, get_session
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext zapier_nb`: register the magics (widgets load only when shown)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
 
 __all__ = [
     "APIConnectionError",

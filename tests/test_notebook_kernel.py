@@ -1,0 +1,172 @@
+"""The magics and the login widget in a real kernel, driven like a front end over ZMQ."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import assert_no_secrets
+from kernel_driver import KernelDriver, Reply
+
+from zapier_nb.sandbox import Sandbox
+
+Kernel = Callable[..., KernelDriver]
+
+
+@pytest.fixture
+def kernel(sandbox: Sandbox) -> Iterator[Kernel]:
+    started: list[KernelDriver] = []
+
+    def start(*, api_key: bool = False, oauth: bool = True) -> KernelDriver:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+        env["ZAPIER_BASE_URL"] = sandbox.base_url
+        if oauth:
+            env.update(ZAPIER_CLIENT_ID=sandbox.client_id, ZAPIER_REDIRECT_URI=sandbox.redirect_uri)
+        if api_key:
+            env["ZAPIER_API_KEY"] = sandbox.api_key
+        driver = KernelDriver(env)
+        started.append(driver)
+        driver.run("%load_ext zapier_nb")
+        return driver
+
+    yield start
+    for driver in started:
+        driver.close()
+
+
+def test_load_ext_does_not_import_widgets(kernel: Kernel) -> None:
+    k = kernel()
+    reply = k.run("import sys; print([m for m in ('ipywidgets', 'anywidget') if m in sys.modules])")
+    assert reply.stdout.strip() == "[]"
+
+
+def test_api_key_from_the_environment_then_a_check_table(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel(api_key=True, oauth=False)
+    k.run("%zapier_login")
+    assert "Logged in with API key" in k.value("zapier-nb-status")
+    reply = k.run("%zapier_check")
+    html, text = reply.data("text/html"), reply.data("text/plain")
+    assert "<td" in html
+    assert "ada@example.com" in html
+    assert "Ada Lovelace" in html
+    assert "API key (x-api-key header)" in html
+    assert "Email" in text
+    assert "ada@example.com" in text
+    assert sandbox.count("check") == 1
+    assert_no_secrets([k.transcript()], sandbox)
+
+
+def test_the_result_object_is_kept(kernel: Kernel) -> None:
+    k = kernel(api_key=True, oauth=False)
+    reply = k.run("r = %zapier_check\nprint(r['Email'], r.data.user_id)")
+    assert reply.stdout.strip() == "ada@example.com 1001"
+
+
+def test_a_check_before_login_says_to_log_in_without_a_traceback(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel()
+    reply = k.run("%zapier_check")
+    assert "UsageError: Not logged in yet: log in with the widget above" in reply.stderr
+    assert "Traceback" not in reply.stderr
+    assert reply.errors == []
+    assert sandbox.count("check") == 0
+
+
+def test_oauth_login_through_the_widget(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel()
+    k.run("%zapier_login")
+    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
+    authorize_url = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
+    redirected = sandbox.approve(authorize_url.replace("&amp;", "&"))
+    k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": f" {redirected}\n"})
+    status = k.value("zapier-nb-status")
+    assert "Logged in as <b>ada@example.com</b>" in status
+    assert "token valid until" in status
+    reply = k.run("%zapier_check")
+    assert "OAuth 2.0 PKCE (Bearer token)" in reply.data("text/html")
+    status_reply = k.run("%zapier_status")
+    text = status_reply.data("text/plain")
+    assert re.search(r"Refresh token held\s+yes", text)
+    assert re.search(r"Access token expires\s+\d\d:\d\d .*\(in \d+ min", text)
+    assert "openid nla:exposed_actions:execute" in text
+    assert sandbox.count("token:authorization_code") == 1
+    assert_no_secrets([k.transcript()], sandbox)
+
+
+def test_a_bad_paste_shows_the_fix_and_a_good_one_still_works(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel()
+    k.run("%zapier_login")
+    href = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
+    redirected = sandbox.approve(href.replace("&amp;", "&"))
+    code_field = k.find("zapier-nb-code")
+    k.send_custom(code_field, {"event": "submit", "value": redirected.replace("state=", "state=x")})
+    assert "different login attempt" in k.value("zapier-nb-status")
+    k.send_custom(code_field, {"event": "submit", "value": redirected})
+    assert "Logged in as" in k.value("zapier-nb-status")
+
+
+def test_a_wrong_api_key_in_the_widget_says_so(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel(oauth=False)
+    k.run("%zapier_login")
+    wrong = "sbx_key_definitely-wrong-key"
+    k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": wrong})
+    status = k.value("zapier-nb-status")
+    assert "API key was not accepted" in status
+    assert wrong not in k.transcript()
+    k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": sandbox.api_key})
+    assert "Logged in as <b>ada@example.com</b> with an API key" in k.value("zapier-nb-status")
+    assert_no_secrets([k.transcript()], sandbox)
+
+
+def test_sign_up_link_from_the_widget(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel()
+    k.run("%zapier_login")
+    k.send_update(k.find("zapier-nb-first"), {"value": "Grace"})
+    k.send_update(k.find("zapier-nb-last"), {"value": "Hopper"})
+    k.send_update(k.find("zapier-nb-email"), {"value": "grace@example.org"})
+    button = next(
+        cid for cid, s in k.widgets.items() if s.get("description") == "Get a sign-up link"
+    )
+    k.send_custom(button, {"event": "click"})
+    link_html = k.value("zapier-nb-signup-link")
+    assert "Create the account and log in" in link_html
+    link = link_html.split('href="')[1].split('"')[0].replace("&amp;", "&")
+    k.send_custom(
+        k.find("zapier-nb-code"), {"event": "submit", "value": sandbox.follow_login_link(link)}
+    )
+    assert "grace@example.org" in k.value("zapier-nb-status")
+
+
+def test_login_link_magic_logout_and_config(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel()
+    reply = k.run(
+        "%zapier_login_link --first-name Alan --last-name Turing --email alan@example.org"
+    )
+    assert f"{sandbox.base_url}/sandbox/sign-up/" in reply.data("text/html")
+    missing = k.run("%zapier_login_link --first-name Alan")
+    assert "UsageError" in missing.stderr
+    k.run("%zapier_logout")
+    k.run("%config ZapierMagics.base_url = 'http://localhost:9'")
+    assert "localhost:9" in k.run("%zapier_status").data("text/plain")
+    bad = k.run("%config ZapierMagics.base_url = 'http://example.com'\n%zapier_status")
+    assert "plain http" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_login_wait_reads_a_hidden_prompt(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel()
+
+    def answer(prompt: str, password: bool, reply: Reply) -> str | None:
+        url = next((w for w in reply.stdout.split() if "/oauth/authorize/" in w), None)
+        return None if url is None else sandbox.approve(url)
+
+    reply = k.run("%zapier_login --wait\n%zapier_check", answer=answer)
+    assert reply.prompts == [("Code or address: ", True)]
+    assert "Logged in as ada@example.com." in reply.stdout
+    assert "ada@example.com" in reply.data("text/html")
+    assert_no_secrets([k.transcript()], sandbox)

@@ -1,0 +1,136 @@
+"""Results the magics return: an escaped HTML table in a notebook, a text table elsewhere."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ._models import CheckAuthResponse, TokenInfo
+from ._session import Session
+
+__all__ = [
+    "ResultTable",
+    "check_table",
+    "describe_auth",
+    "expiry_text",
+    "login_link_table",
+    "status_table",
+]
+
+_STYLE = (
+    "border-collapse:collapse;margin:4px 0;font-family:var(--jp-ui-font-family,sans-serif);"
+    "font-size:13px"
+)
+_CELL = "padding:3px 10px;border-bottom:1px solid #ddd;text-align:left"
+
+
+class ResultTable:
+    """A titled two-column table; `rows` keep the values for code that reads them."""
+
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]], *, data: object = None) -> None:
+        self.title = title
+        self.rows = list(rows)
+        self.data = data
+
+    def __getitem__(self, label: str) -> str:
+        for name, value in self.rows:
+            if name == label:
+                return value
+        raise KeyError(label)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f'<tr><th style="{_CELL}">{html.escape(name)}</th>'
+            f'<td style="{_CELL}">{html.escape(value)}</td></tr>'
+            for name, value in self.rows
+        )
+        return (
+            f'<table class="zapier-nb-table" style="{_STYLE}">'
+            f'<caption style="text-align:left;font-weight:bold">{html.escape(self.title)}</caption>'
+            f"<tbody>{body}</tbody></table>"
+        )
+
+    def __repr__(self) -> str:
+        width = max((len(name) for name, _ in self.rows), default=0)
+        lines = [self.title, "-" * max(len(self.title), 1)]
+        lines += [f"{name.ljust(width)}  {value}" for name, value in self.rows]
+        return "\n".join(lines)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def describe_auth(session: Session) -> str:
+    """How the session authenticates, in words."""
+    method = session.auth_method
+    if method == "api_key":
+        return "API key (x-api-key header)"
+    if method == "oauth":
+        return "OAuth 2.0 PKCE (Bearer token)"
+    return "not logged in"
+
+
+def expiry_text(info: TokenInfo, now: datetime | None = None) -> str:
+    """`14:05 UTC (in 59 min)`: the local clock time and a countdown."""
+    left = info.seconds_left(now)
+    local = info.expires_at.astimezone().strftime("%H:%M %Z").strip()
+    if left <= 0:
+        return f"{local} (expired; refreshed on the next call)"
+    minutes, seconds = divmod(int(left), 60)
+    hours, minutes = divmod(minutes, 60)
+    countdown = f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
+    return f"{local} (in {countdown})"
+
+
+def check_table(result: CheckAuthResponse, session: Session) -> ResultTable:
+    rows = [
+        ("Success", _yes_no(result.success)),
+        ("Email", result.email),
+        ("Name", result.name),
+        ("User id", "unknown" if result.user_id is None else str(result.user_id)),
+        ("Staff", _yes_no(result.is_staff)),
+        ("Authenticated by", describe_auth(session)),
+        ("Base URL", session.base_url),
+    ]
+    return ResultTable("Zapier AI Actions: auth check", rows, data=result)
+
+
+def status_table(session: Session, now: datetime | None = None) -> ResultTable:
+    info = session.token_info
+    rows = [
+        ("Authenticated by", describe_auth(session)),
+        ("Base URL", session.base_url),
+        ("Client id", session.client_id or "none"),
+    ]
+    if info is not None:
+        rows += [
+            ("Logged in as", info.email or "unknown"),
+            ("Scopes", info.scope or "unknown"),
+            ("Access token expires", expiry_text(info, now or datetime.now(UTC))),
+            ("Refresh token held", _yes_no(info.has_refresh_token)),
+        ]
+    return ResultTable("Zapier AI Actions: session status", rows, data=info)
+
+
+class _LinkTable(ResultTable):
+    def __init__(self, title: str, rows: Sequence[tuple[str, str]], link: str) -> None:
+        super().__init__(title, rows, data=link)
+        self.link = link
+
+    def _repr_html_(self) -> str:
+        href = html.escape(self.link, quote=True)
+        anchor = (
+            f'<a href="{href}" target="_blank" rel="noopener noreferrer">Open the sign-up link</a>'
+        )
+        return super()._repr_html_() + f"<p>{anchor}</p>"
+
+
+def login_link_table(link: str, email: str) -> ResultTable:
+    rows = [
+        ("For", email),
+        ("Sign-up link", link),
+        ("Next", "Open the link, create the account, approve; then paste the code you get back."),
+    ]
+    return _LinkTable("Zapier AI Actions: quick account creation", rows, link)

@@ -1,0 +1,127 @@
+"""IPython magics: `%zapier_login`, `%zapier_check`, `%zapier_status`, `%zapier_logout`,
+`%zapier_login_link`. Options are traitlets, so `%config ZapierMagics.base_url = ...` works.
+
+User mistakes and API errors become a one-line `UsageError` with the fix, not a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Float, Unicode
+from traitlets.config import Configurable
+
+from ._display import ResultTable, check_table, login_link_table, status_table
+from ._errors import LoginRequiredError, ZapierError
+from ._login_ui import login
+from ._session import Session, get_session, replace_default_session
+
+__all__ = ["ZapierMagics", "load_ipython_extension"]
+
+_NOT_LOGGED_IN = (
+    "Not logged in yet: log in with the widget above (%zapier_login), then run this cell "
+    "again. To make Run All wait for the login, use %zapier_login --wait."
+)
+
+
+@contextlib.contextmanager
+def _as_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except LoginRequiredError as exc:
+        message = exc.message if "expired" in exc.message.lower() else _NOT_LOGGED_IN
+        raise UsageError(message) from None
+    except ZapierError as exc:
+        raise UsageError(exc.message) from None
+
+
+@magics_class
+class ZapierMagics(Magics, Configurable):
+    """Magics that log the kernel's default session in and show what it can do."""
+
+    base_url = Unicode(
+        None, allow_none=True, help="The API's base URL; ZAPIER_BASE_URL when unset."
+    ).tag(config=True)
+    client_id = Unicode(
+        None, allow_none=True, help="OAuth public client id; ZAPIER_CLIENT_ID when unset."
+    ).tag(config=True)
+    redirect_uri = Unicode(
+        None, allow_none=True, help="OAuth redirect URI; ZAPIER_REDIRECT_URI when unset."
+    ).tag(config=True)
+    timeout = Float(15.0, help="Seconds to wait for each answer.").tag(config=True)
+
+    def __init__(self, shell: Any) -> None:
+        Configurable.__init__(self, config=shell.config)
+        Magics.__init__(self, shell=shell)
+        shell.configurables.append(self)
+
+    def _session(self, **options: str | None) -> Session:
+        """The default session, replaced when the options or config ask for other settings."""
+        wanted = {
+            "base_url": options.get("base_url") or self.base_url,
+            "client_id": options.get("client_id") or self.client_id,
+            "redirect_uri": options.get("redirect_uri") or self.redirect_uri,
+        }
+        current = get_session()
+        if all(value is None or getattr(current, name) == value for name, value in wanted.items()):
+            return current
+        with _as_usage_errors():
+            return replace_default_session(Session.from_env(timeout=self.timeout, **wanted))
+
+    @magic_arguments()
+    @argument("--client-id", help="OAuth public client id (default: ZAPIER_CLIENT_ID).")
+    @argument("--redirect-uri", help="OAuth redirect URI (default: ZAPIER_REDIRECT_URI).")
+    @argument("--base-url", help="API base URL (default: ZAPIER_BASE_URL or actions.zapier.com).")
+    @argument("--wait", action="store_true", help="Ask at a hidden prompt; Run All waits.")
+    @line_magic
+    def zapier_login(self, line: str) -> None:
+        """Show the login widget (API key or OAuth PKCE), or ask at a prompt with --wait."""
+        args = parse_argstring(self.zapier_login, line)
+        session = self._session(
+            client_id=args.client_id, redirect_uri=args.redirect_uri, base_url=args.base_url
+        )
+        with _as_usage_errors():
+            login(session, wait=args.wait)
+
+    @line_magic
+    def zapier_check(self, line: str) -> ResultTable:
+        """Call /api/v2/auth/check/ and show who the session is logged in as."""
+        session = self._session()
+        with _as_usage_errors():
+            return check_table(session.check(), session)
+
+    @line_magic
+    def zapier_status(self, line: str) -> ResultTable:
+        """Show how the session is authenticated and when its token expires (never the token)."""
+        return status_table(self._session())
+
+    @line_magic
+    def zapier_logout(self, line: str) -> None:
+        """Forget the session's credentials."""
+        self._session().logout()
+        print("Logged out of Zapier AI Actions.")
+
+    @magic_arguments()
+    @argument("--first-name", required=True, help="The new user's first name.")
+    @argument("--last-name", required=True, help="The new user's last name.")
+    @argument("--email", required=True, help="The new user's email address.")
+    @line_magic
+    def zapier_login_link(self, line: str) -> ResultTable:
+        """Get a sign-up link for someone without a Zapier account (needs OAuth settings)."""
+        args = parse_argstring(self.zapier_login_link, line)
+        session = self._session()
+        with _as_usage_errors():
+            link = session.login_link(
+                first_name=args.first_name, last_name=args.last_name, email=args.email
+            )
+        return login_link_table(link, args.email)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext zapier_nb` registers the magics."""
+    ipython.register_magics(ZapierMagics(ipython))
