@@ -1,0 +1,96 @@
+"""Outside a notebook, login prints the consent URL and reads the answer at a prompt."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from zapier_nb.sandbox import Sandbox
+
+URL = re.compile(rb"(http://\S+/oauth/authorize/\S+)")
+TIMEOUT = 30
+
+
+def spawn(command: list[str], sandbox: Sandbox, *, oauth: bool) -> pexpect.spawn:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+    env.update(ZAPIER_BASE_URL=sandbox.base_url, TERM="dumb", PYTHONUNBUFFERED="1")
+    if oauth:
+        env.update(ZAPIER_CLIENT_ID=sandbox.client_id, ZAPIER_REDIRECT_URI=sandbox.redirect_uri)
+    child = pexpect.spawn(command[0], command[1:], env=env, timeout=TIMEOUT, dimensions=(50, 1000))
+    child.logfile_read = io.BytesIO()
+    return child
+
+
+def approve_printed_url(child: pexpect.spawn, sandbox: Sandbox) -> str:
+    child.expect(URL)
+    return sandbox.approve(child.match.group(1).decode())
+
+
+SCRIPT = "import zapier_nb; s = zapier_nb.Session.from_env(); s.login(); print('OK', s.auth_method)"
+
+
+def test_a_script_prints_the_url_and_reads_the_pasted_address(sandbox: Sandbox) -> None:
+    child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=True)
+    child.expect("Open this address, approve")
+    redirected = approve_printed_url(child, sandbox)
+    child.expect("Code or address: ")
+    child.sendline(redirected.replace("state=", "state=x"))
+    child.expect("different login attempt")
+    child.expect("Code or address: ")
+    child.sendline(redirected)
+    child.expect("Logged in as ada@example.com.")
+    child.expect("OK oauth")
+    child.expect(pexpect.EOF)
+
+
+def test_a_script_reads_the_api_key_without_echo(sandbox: Sandbox) -> None:
+    child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=False)
+    child.expect(r"API key \(input hidden\): ")
+    child.sendline(sandbox.api_key)
+    child.expect("Logged in as ada@example.com.")
+    child.expect(pexpect.EOF)
+    assert sandbox.api_key.encode() not in (child.before or b"")
+
+
+def test_the_ipython_terminal_logs_in_and_shows_text_tables(sandbox: Sandbox) -> None:
+    ipython = Path(sys.executable).with_name("ipython")
+    if not ipython.exists():
+        pytest.skip("the ipython command is not installed beside this Python")
+    child = spawn(
+        [str(ipython), "--simple-prompt", "--no-banner", "--colors=NoColor", "--no-confirm-exit"],
+        sandbox,
+        oauth=True,
+    )
+    child.expect(r"In \[1\]: ")
+    child.sendline("%load_ext zapier_nb")
+    child.expect(r"In \[2\]: ")
+    child.sendline("%zapier_check")
+    child.expect("UsageError: Not logged in yet")
+    child.expect(r"In \[3\]: ")
+    child.sendline("%zapier_login")
+    redirected = approve_printed_url(child, sandbox)
+    child.expect("Code or address: ")
+    child.sendline(redirected)
+    child.expect("Logged in as ada@example.com.")
+    child.expect(r"In \[4\]: ")
+    child.sendline("%zapier_check")
+    child.expect(r"Email\s+ada@example.com")
+    child.expect(r"Authenticated by\s+OAuth 2.0 PKCE")
+    child.expect(r"In \[5\]: ")
+    child.sendline("%zapier_status")
+    child.expect(r"Refresh token held\s+yes")
+    child.expect(r"In \[6\]: ")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    transcript = child.logfile_read.getvalue().decode(errors="replace")
+    assert "ada@example.com" in transcript
+    # The code the user pasted is echoed by their own terminal; nothing else may show.
+    for secret in sandbox.issued_secrets():
+        if not secret.startswith("sbx_code_"):
+            assert secret not in transcript
