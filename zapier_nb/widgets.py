@@ -52,6 +52,9 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         self.add_class("zapier-nb-login")
         self._refresh_view()
 
+    def __repr__(self) -> str:
+        return f"Zapier AI Actions login widget for {self.session!r} (shown in Jupyter)"
+
     # -- views --------------------------------------------------------------------------
 
     def _oauth_box(self) -> widgets.VBox:

@@ -10,7 +10,18 @@ Needs the ``sandbox`` extra (Starlette and uvicorn). Run ``python -m zapier_nb.s
 
 from __future__ import annotations
 
+from . import _browser
 from ._models import SandboxClient, SandboxUser
 from ._server import Sandbox
 
-__all__ = ["Sandbox", "SandboxClient", "SandboxUser"]
+__all__ = ["Sandbox", "SandboxClient", "SandboxUser", "approve", "follow_login_link"]
+
+
+def approve(authorize_url: str, *, deny: bool = False) -> str:
+    """Answer any running sandbox's consent screen; returns the address it redirects to."""
+    return _browser.consent(authorize_url, deny=deny, cookie=None)
+
+
+def follow_login_link(login_link: str, *, deny: bool = False) -> str:
+    """Sign up through any running sandbox's login link and approve; returns the redirect."""
+    return _browser.sign_up_and_consent(login_link, deny=deny)

@@ -1,0 +1,145 @@
+"""The first cell of every tutorial: real Zapier when credentials are configured, else the sandbox.
+
+`setup()` looks at the `ZAPIER_*` variables. Credentials for a non-loopback base URL
+mean the real service. A loopback base URL means a sandbox that is already running
+(`scripts/demo.sh` and `binder/start` start one). Otherwise a sandbox is started in
+this kernel. Either way the kernel's default session, used by the magics, is set up
+for what the notebook teaches.
+"""
+
+from __future__ import annotations
+
+import getpass
+import html
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ._config import DEFAULT_BASE_URL, is_loopback
+from ._redact import SECRET_FIELDS
+from ._session import Session, replace_default_session
+
+__all__ = ["Backend", "masked", "setup"]
+
+Needs = Literal["api_key", "oauth"]
+
+_AUTOPILOT_VAR = "ZAPIER_NB_AUTOPILOT"
+_started: dict[str, Any] = {}
+
+
+@dataclass
+class Backend:
+    """Where the tutorial's calls go, and how the consent screen gets answered."""
+
+    kind: Literal["zapier", "sandbox"]
+    base_url: str
+    origin: str
+    session: Session
+    autopilot: bool = False
+    sandbox: Any = field(default=None, repr=False)
+
+    def consent(self, authorize_url: str) -> str:
+        """The redirected address after approving: played by the sandbox, or pasted by you."""
+        if self.kind == "sandbox":
+            from .sandbox import approve
+
+            return approve(authorize_url)
+        print(
+            f"Open this address, approve, then paste the address you land on:\n\n{authorize_url}\n"
+        )
+        return getpass.getpass("Code or address (hidden): ")
+
+    def follow_login_link(self, link: str) -> str:
+        """Sandbox only: sign up through a login link and approve; returns the redirected URL."""
+        from .sandbox import follow_login_link
+
+        return follow_login_link(link)
+
+    def describe(self) -> str:
+        if self.kind == "zapier":
+            return f"Using Zapier AI Actions at {self.base_url} with {self.origin}."
+        text = (
+            f"Using the local sandbox at {self.base_url} ({self.origin}). No Zapier account needed."
+        )
+        if self.autopilot:
+            text += " The sandbox plays the consenting user, so the notebook runs unattended."
+        return text
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    def _repr_html_(self) -> str:
+        return f'<div class="zapier-nb-backend">&#9432; {html.escape(self.describe())}</div>'
+
+
+def _real_credentials(needs: Needs) -> bool:
+    base_url = os.environ.get("ZAPIER_BASE_URL", DEFAULT_BASE_URL)
+    host = urlsplit(base_url).hostname or ""
+    if is_loopback(host):
+        return False
+    if needs == "api_key":
+        return bool(os.environ.get("ZAPIER_API_KEY") or os.environ.get("ZAPIER_NLA_API_KEY"))
+    return bool(os.environ.get("ZAPIER_CLIENT_ID") and os.environ.get("ZAPIER_REDIRECT_URI"))
+
+
+def _running_sandbox() -> str | None:
+    base_url = os.environ.get("ZAPIER_BASE_URL", "")
+    host = urlsplit(base_url).hostname or ""
+    return base_url if base_url and is_loopback(host) else None
+
+
+def _start_sandbox() -> Any:
+    if "sandbox" not in _started:
+        from .sandbox import Sandbox
+
+        sandbox = Sandbox().start()
+        _started["sandbox"] = sandbox
+        os.environ.update(
+            ZAPIER_BASE_URL=sandbox.base_url,
+            ZAPIER_API_KEY=sandbox.api_key,
+            ZAPIER_CLIENT_ID=sandbox.client_id,
+            ZAPIER_REDIRECT_URI=sandbox.redirect_uri,
+        )
+    return _started["sandbox"]
+
+
+def setup(needs: Needs = "api_key") -> Backend:
+    """Choose the backend and make the default session ready for an API key or OAuth lesson."""
+    sandbox = None
+    if _real_credentials(needs):
+        kind: Literal["zapier", "sandbox"] = "zapier"
+        origin = "the API key in ZAPIER_API_KEY" if needs == "api_key" else "your OAuth app"
+    elif "sandbox" not in _started and _running_sandbox():
+        kind, origin = "sandbox", "already running"
+    else:
+        kind, origin, sandbox = "sandbox", "started in this kernel", _start_sandbox()
+    base_url = os.environ.get("ZAPIER_BASE_URL", DEFAULT_BASE_URL)
+    if needs == "api_key":
+        session = Session(
+            api_key=os.environ.get("ZAPIER_API_KEY") or os.environ.get("ZAPIER_NLA_API_KEY"),
+            base_url=base_url,
+        )
+    else:
+        session = Session(
+            client_id=os.environ.get("ZAPIER_CLIENT_ID"),
+            redirect_uri=os.environ.get("ZAPIER_REDIRECT_URI"),
+            base_url=base_url,
+        )
+    replace_default_session(session)
+    autopilot = kind == "sandbox" and os.environ.get(_AUTOPILOT_VAR, "0") == "1"
+    return Backend(kind, session.base_url, origin, session, autopilot, sandbox)
+
+
+def masked(value: Any) -> Any:
+    """A copy of a JSON-like value with each secret shown only as its length."""
+    if isinstance(value, dict):
+        return {
+            key: f"*** ({len(str(item))} characters)"
+            if str(key).lower() in SECRET_FIELDS and item
+            else masked(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
