@@ -170,3 +170,15 @@ def test_login_wait_reads_a_hidden_prompt(kernel: Kernel, sandbox: Sandbox) -> N
     assert "Logged in as ada@example.com." in reply.stdout
     assert "ada@example.com" in reply.data("text/html")
     assert_no_secrets([k.transcript()], sandbox)
+
+
+def test_login_with_a_client_id_means_oauth_even_with_a_key_in_the_environment(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel(api_key=True, oauth=False)
+    k.run(
+        f"%zapier_login --client-id {sandbox.client_id} --redirect-uri {sandbox.redirect_uri} "
+        f"--base-url {sandbox.base_url}/"
+    )
+    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
+    assert "not logged in" in k.run("%zapier_status").data("text/plain")

@@ -16,6 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Float, Unicode
 from traitlets.config import Configurable
 
+from ._config import Settings, normalize_base_url
 from ._display import ResultTable, check_table, login_link_table, status_table
 from ._errors import LoginRequiredError, ZapierError
 from ._login_ui import login
@@ -62,16 +63,27 @@ class ZapierMagics(Magics, Configurable):
 
     def _session(self, **options: str | None) -> Session:
         """The default session, replaced when the options or config ask for other settings."""
-        wanted = {
-            "base_url": options.get("base_url") or self.base_url,
-            "client_id": options.get("client_id") or self.client_id,
-            "redirect_uri": options.get("redirect_uri") or self.redirect_uri,
-        }
-        current = get_session()
-        if all(value is None or getattr(current, name) == value for name, value in wanted.items()):
-            return current
         with _as_usage_errors():
-            return replace_default_session(Session.from_env(timeout=self.timeout, **wanted))
+            base_url = options.get("base_url") or self.base_url
+            wanted = {
+                "base_url": normalize_base_url(base_url) if base_url else None,
+                "client_id": options.get("client_id") or self.client_id,
+                "redirect_uri": options.get("redirect_uri") or self.redirect_uri,
+            }
+            current = get_session()
+            if all(v is None or getattr(current, k) == v for k, v in wanted.items()):
+                return current
+            settings = Settings.from_env(None, **wanted)
+            # An OAuth client asked for by name means OAuth, even with ZAPIER_API_KEY set.
+            api_key = None if wanted["client_id"] else settings.api_key
+            session = Session(
+                api_key=api_key,
+                client_id=settings.client_id,
+                redirect_uri=settings.redirect_uri,
+                base_url=settings.base_url,
+                timeout=self.timeout,
+            )
+            return replace_default_session(session)
 
     @magic_arguments()
     @argument("--client-id", help="OAuth public client id (default: ZAPIER_CLIENT_ID).")
