@@ -163,6 +163,7 @@ def _link_button(url: str) -> str:
         f'<a class="zapier-nb-login-button" href="{href}" target="_blank" '
         f'rel="noopener noreferrer" style="{_BUTTON_STYLE}">Log in with Zapier</a>'
         '<div style="font-size:12px;margin-top:4px">Or copy the link: '
-        f'<input readonly value="{href}" style="width:60%;font-family:monospace" '
+        f'<input readonly value="{href}" style="width:60%;font-family:monospace;'
+        'line-height:1.6;padding:2px 4px" '
         'onfocus="this.select()"></div>'
     )

@@ -1,0 +1,258 @@
+"""The login journeys in a real browser: headless Chromium, JupyterLab, a kernel, the sandbox.
+
+What a user sees (the widget, the check table) and what reaches the disk: a notebook saved
+while a secret is typed but not submitted, and after login, holds widget state but no key,
+code, token or verifier, nor do its checkpoints or anything else under the server's root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from lab_server import (
+    JupyterLab,
+    open_notebook,
+    read_notebook,
+    run_cell,
+    save,
+    start,
+    start_jupyterlab,
+    write_notebook,
+)
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FloatRect,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
+
+from zapier_nb.sandbox import Sandbox
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CELLS = ["%load_ext zapier_nb", "%zapier_login", "%zapier_check"]
+LOGIN, CHECK = 1, 2  # cell indexes
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+TIMEOUT_MS = 20_000
+_QUIET_SELECTION = """
+() => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  notebook.deselectAll();
+  notebook.activeCellIndex = 0;
+  notebook.mode = "command";
+}
+"""
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` to run the browser tests",
+)
+
+
+@pytest.fixture(scope="module")
+def lab_sandbox(sandbox_server: Sandbox) -> Sandbox:
+    """The session's sandbox, with faults and counters other tests may have left forgotten."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture(scope="module")
+def lab(lab_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    base = tmp_path_factory.mktemp("lab")
+    env = {
+        "ZAPIER_BASE_URL": lab_sandbox.base_url,
+        "ZAPIER_CLIENT_ID": lab_sandbox.client_id,
+        "ZAPIER_REDIRECT_URI": lab_sandbox.redirect_uri,
+        # Kernels must not touch the user's own token cache, whatever its settings.
+        "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
+    }
+    server = start_jupyterlab(base / "root", base / "state", env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+def _cell(page: Page, index: int) -> Locator:
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def _open_and_run_all(page: Page, lab: JupyterLab, name: str) -> None:
+    """Open the notebook, Run All before logging in: the widget, and the check says why not."""
+    write_notebook(lab.root / name, CELLS)
+    open_notebook(page, lab, name)
+    start(page, "notebook:run-all-cells")
+    expect(_cell(page, LOGIN).locator(".zapier-nb-login")).to_be_visible()
+    expect(_cell(page, LOGIN).locator(".zapier-nb-status")).to_contain_text("Log")
+    expect(_cell(page, CHECK).locator(".jp-OutputArea-output")).to_contain_text(
+        "Not logged in yet: log in with the widget above"
+    )
+
+
+def _type_secret(field: Locator, text: str) -> None:
+    """Type key by key, as a person would: no notebook shortcut may take a key press."""
+    box = field.locator("input")
+    box.click()
+    box.press_sequentially(text)
+    expect(box).to_have_value(text)
+    # Letters like a, b, x, m or d are notebook shortcuts; none may have touched the cells.
+    expect(field.page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(CELLS))
+    expect(field.page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(len(CELLS))
+
+
+def _save_and_read(page: Page, lab: JupyterLab, name: str) -> str:
+    """Save (and checkpoint) as Ctrl+S does; the file and its checkpoint, as one text.
+
+    Both must hold the widgets' saved state, the secret fields' own models among them: a
+    field that kept its value in a synced trait would put the secret here.
+    """
+    save(page)
+    path = lab.root / name
+    checkpoint = lab.root / ".ipynb_checkpoints" / f"{path.stem}-checkpoint.ipynb"
+    for saved in (path, checkpoint):
+        state = read_notebook(saved)["metadata"].get("widgets", {}).get(WIDGET_STATE, {})
+        models = state.get("state", {}).values()
+        classes = [c for model in models for c in model.get("state", {}).get("_dom_classes", [])]
+        assert {"zapier-nb-login", "zapier-nb-code", "zapier-nb-key"} <= set(classes), saved
+    return path.read_text() + checkpoint.read_text()
+
+
+def _assert_nothing_secret_on_disk(lab: JupyterLab, sandbox: Sandbox, extra: list[str]) -> None:
+    """No issued secret in any file the server, its kernels or the browser wrote."""
+    secrets = [s for s in sandbox.issued_secrets() + extra if s]
+    assert secrets
+    checked = []
+    for folder in (lab.root, lab.state):
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            checked.append(path.relative_to(folder.parent))
+            for secret in secrets:
+                assert secret.encode() not in data, f"a secret ({secret[:8]}...) is in {path}"
+    notebooks = [p for p in checked if p.suffix == ".ipynb"]
+    assert any(".ipynb_checkpoints" in p.parts for p in notebooks), checked
+
+
+def _screenshot(page: Page, name: str, cells: list[Locator]) -> None:
+    """A picture of just these cells, into docs/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate(_QUIET_SELECTION)  # no active-cell bar or cell toolbar in the picture
+    cells[0].scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    boxes = [box for box in (cell.bounding_box() for cell in cells) if box is not None]
+    assert boxes, "the cells to photograph are not on the page"
+    left = min(b["x"] for b in boxes)
+    top = min(b["y"] for b in boxes)
+    right = max(b["x"] + b["width"] for b in boxes)
+    bottom = max(b["y"] + b["height"] for b in boxes)
+    clip = FloatRect(x=left, y=top, width=right - left, height=bottom - top)
+    page.screenshot(path=str(SCREENSHOTS / name), clip=clip, animations="disabled")
+
+
+def test_oauth_login_in_jupyterlab(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    name = "oauth-login.ipynb"
+    page = context.new_page()
+    _open_and_run_all(page, lab, name)
+    widget = _cell(page, LOGIN).locator(".zapier-nb-login")
+    expect(widget.locator(".zapier-nb-status")).to_contain_text("Click Log in with Zapier")
+    _screenshot(page, "login-widget.png", [_cell(page, LOGIN)])
+
+    # The link-button opens the consent screen in a new tab; approving lands on the callback.
+    with context.expect_page() as new_tab:
+        widget.locator("a.zapier-nb-login-button").click()
+    consent = new_tab.value
+    consent.get_by_role("button", name="Approve").click()
+    consent.wait_for_url(f"{lab_sandbox.redirect_uri}**")
+    redirected = consent.url
+    code = parse_qs(urlsplit(redirected).query)["code"][0]
+    consent.close()
+
+    # Paste the whole address; save before submitting, as a user might with Ctrl+S.
+    page.bring_to_front()
+    code_field = widget.locator(".zapier-nb-code")
+    _type_secret(code_field, redirected)
+    saved = _save_and_read(page, lab, name)
+    assert code not in saved
+    assert redirected not in saved
+    typed = code_field.locator("input").element_handle()
+    assert typed.evaluate("el => el.value") == redirected
+    code_field.get_by_role("button", name="Log in").click()
+    assert typed.evaluate("el => el.value") == "", (
+        "the page should clear the field as it sends the code"
+    )
+    status = widget.locator(".zapier-nb-status")
+    expect(status).to_contain_text("Logged in as ada@example.com", timeout=30_000)
+    expect(status).to_contain_text("token valid until")
+
+    run_cell(page, CHECK)
+    table = _cell(page, CHECK).locator("table.zapier-nb-table")
+    expect(table).to_contain_text("ada@example.com")
+    expect(table).to_contain_text("OAuth 2.0 PKCE (Bearer token)")
+    _screenshot(page, "check-table.png", [_cell(page, LOGIN), _cell(page, CHECK)])
+
+    saved = _save_and_read(page, lab, name)
+    assert "OAuth 2.0 PKCE (Bearer token)" in saved
+    assert lab_sandbox.count("token:authorization_code") == 1
+    _assert_nothing_secret_on_disk(lab, lab_sandbox, [code, redirected])
+
+
+def test_api_key_login_in_jupyterlab(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    name = "api-key-login.ipynb"
+    page = context.new_page()
+    _open_and_run_all(page, lab, name)
+    widget = _cell(page, LOGIN).locator(".zapier-nb-login")
+    expect(widget).to_contain_text("Or use an API key:")
+
+    key_field = widget.locator(".zapier-nb-key")
+    _type_secret(key_field, lab_sandbox.api_key)
+    saved = _save_and_read(page, lab, name)
+    assert lab_sandbox.api_key not in saved
+    key_field.get_by_role("button", name="Use key").click()
+    expect(widget.locator(".zapier-nb-status")).to_contain_text(
+        "Logged in as ada@example.com with an API key", timeout=30_000
+    )
+
+    run_cell(page, CHECK)
+    table = _cell(page, CHECK).locator("table.zapier-nb-table")
+    expect(table).to_contain_text("ada@example.com")
+    expect(table).to_contain_text("API key (x-api-key header)")
+
+    _save_and_read(page, lab, name)
+    _assert_nothing_secret_on_disk(lab, lab_sandbox, [lab_sandbox.api_key])
