@@ -1,11 +1,24 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 
 import pytest
 
 from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_token_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep every session, kernel and subprocess of the run away from the user's token cache."""
+    saved = os.environ.get("ZAPIER_NB_CACHE_DIR")
+    os.environ["ZAPIER_NB_CACHE_DIR"] = str(tmp_path_factory.mktemp("token-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("ZAPIER_NB_CACHE_DIR", None)
+    else:
+        os.environ["ZAPIER_NB_CACHE_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,10 @@
 The bearer flow refreshes before expiry and once more on a 401, retrying the
 request once. Refreshes are single-flight across threads and asyncio tasks: a
 caller re-checks the token after taking the lock, so N callers that find it
-expired cause one refresh request.
+expired cause one refresh request. With a token cache, the same holds across
+processes: the refresh happens under the cache's file lock, after re-reading the
+cache, and a token another process has refreshed meanwhile is used instead, so a
+rotating refresh token is never spent twice.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 
 from ._errors import LoginRequiredError, SessionExpiredError, ZapierError, error_for_status
 from ._http import httpx, json_or_none, read_json
 from ._models import RefreshTokenRequest, Token, TokenResponse, parse_response
 from ._oauth import TOKEN_PATH, token_error
 from ._redact import redact
+from ._store import TokenStore
 
 __all__ = ["ApiKeyAuth", "BearerAuth", "NoCredentialsAuth", "TokenKeeper", "token_failure"]
 
@@ -55,7 +59,11 @@ class NoCredentialsAuth(httpx.Auth):
 
 
 class TokenKeeper:
-    """Holds the OAuth token and turns token-endpoint answers into new state."""
+    """Holds the OAuth token and turns token-endpoint answers into new state.
+
+    With a store, every change is written to the token cache, and `reconcile()`
+    (called under the cache's lock) takes up a token another process wrote.
+    """
 
     def __init__(
         self,
@@ -65,21 +73,38 @@ class TokenKeeper:
         leeway: float,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[Token | None], None] | None = None,
+        store: TokenStore | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.lock = threading.Lock()
+        # A request an auth flow yields skips the client's timeout; it must carry its own.
+        self._timeout = httpx.Timeout(timeout).as_dict()
         self._token_url = f"{base_url}{TOKEN_PATH}"
         self._client_id = client_id
         self._leeway = leeway
         self._clock = clock
         self._on_change = on_change
+        self._store = store
         self._token: Token | None = None
-        self._ended: SessionExpiredError | None = None
+        self._ended: SessionExpiredError | LoginRequiredError | None = None
+        # The token last read from or written to the cache: a cached token that differs
+        # from it was written by another process.
+        self._synced: Token | None = None
 
     @property
     def token(self) -> Token | None:
         return self._token
 
-    def set(self, token: Token | None, *, ended: SessionExpiredError | None = None) -> None:
+    @property
+    def store(self) -> TokenStore | None:
+        return self._store
+
+    def set(
+        self,
+        token: Token | None,
+        *,
+        ended: SessionExpiredError | LoginRequiredError | None = None,
+    ) -> None:
         self._token = token
         self._ended = ended
         if self._on_change is not None:
@@ -87,12 +112,15 @@ class TokenKeeper:
 
     def current(self) -> Token:
         token = self._token
-        if token is None and self._ended is not None:
+        ended = self._ended
+        if token is None and isinstance(ended, LoginRequiredError):
+            raise LoginRequiredError(ended.message)
+        if token is None and isinstance(ended, SessionExpiredError):
             raise SessionExpiredError(
-                self._ended.message,
-                status_code=self._ended.status_code,
-                error=self._ended.error,
-                error_description=self._ended.error_description,
+                ended.message,
+                status_code=ended.status_code,
+                error=ended.error,
+                error_description=ended.error_description,
                 path=TOKEN_PATH,
             )
         if token is None:
@@ -103,6 +131,121 @@ class TokenKeeper:
 
     def refresh_due(self, token: Token) -> bool:
         return token.refresh_due(self._clock(), self._leeway)
+
+    # -- the token cache ------------------------------------------------------------------
+
+    def load_cached(self) -> bool:
+        """Take the cached login, if there is one; True when there was."""
+        if self._store is None:
+            return False
+        token = self._store.load()
+        if token is None:
+            return False
+        self.set(token)
+        self._synced = token
+        return True
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """The cache's lock across processes (nothing without a cache). Hold `lock` first."""
+        if self._store is None:
+            yield
+            return
+        with self._store.locked():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def ashared(self) -> AsyncIterator[None]:
+        """`shared()` for coroutines."""
+        if self._store is None:
+            yield
+            return
+        async with self._store.alocked():
+            yield
+
+    def reconcile(self) -> Token:
+        """The token to use or refresh, after reading the cache (under `shared()`).
+
+        A cached token that another process wrote replaces this one: its refresh token
+        is the live one when the server rotates them. A cache entry that vanished
+        means the login was ended elsewhere (a logout, or the file was deleted).
+        """
+        token = self.current()
+        store = self._store
+        if store is None:
+            return token
+        present, cached = store.read()
+        if not present:
+            if self._synced is None:
+                return token
+            ended = LoginRequiredError(
+                f"This login was ended elsewhere: its cached token ({store.path}) is gone "
+                "(a logout in another kernel, a refresh the server refused there, or the file "
+                "was deleted). Log in again (session.login() or %zapier_login)."
+            )
+            self.set(None, ended=ended)
+            self._synced = None
+            raise ended
+        if cached is None or _same(cached, token):
+            return token
+        if self._synced is None or _same(cached, self._synced):
+            # Nothing was written since this process last synced: its own token is newer.
+            return token
+        logger.info("using the access token another process refreshed")
+        self.set(cached)
+        self._synced = cached
+        return cached
+
+    def replace(self, token: Token) -> None:
+        """A new login: hold it and cache it. Hold `lock`."""
+        with self.shared():
+            self.set(token)
+            self._persist(token)
+
+    def forget(self) -> None:
+        """Drop the token and its cache entry. Hold `lock`."""
+        self.set(None)
+        self._synced = None
+        store = self._store
+        if store is None or not store.exists():
+            return
+        with self.shared():
+            try:
+                store.delete()
+            except OSError as exc:
+                logger.warning(
+                    "could not delete the token cache file %s (%s); delete it by hand",
+                    store.path,
+                    exc.strerror or type(exc).__name__,
+                )
+
+    def _persist(self, token: Token) -> None:
+        store = self._store
+        if store is None:
+            return
+        try:
+            store.save(token)
+        except OSError as exc:
+            logger.warning(
+                "could not write the token cache file %s (%s); this login will not outlive "
+                "the kernel",
+                store.path,
+                exc.strerror or type(exc).__name__,
+            )
+            return
+        self._synced = token
+
+    def _discard(self, token: Token) -> None:
+        store = self._store
+        if store is None:
+            return
+        try:
+            _, cached = store.read()
+            if cached is not None and _same(cached, token):
+                store.delete()
+        except (OSError, ZapierError):
+            return
+        self._synced = None
 
     def refresh_request(self, token: Token) -> httpx.Request:
         if token.refresh_token is None:
@@ -115,7 +258,9 @@ class TokenKeeper:
             )
         form = RefreshTokenRequest(client_id=self._client_id, refresh_token=token.refresh_token)
         logger.info("refreshing the access token")
-        return httpx.Request("POST", self._token_url, data=form.form())
+        return httpx.Request(
+            "POST", self._token_url, data=form.form(), extensions={"timeout": self._timeout}
+        )
 
     def adopt(self, response: httpx.Response, used: Token) -> Token:
         """Take a refresh answer; a rejected refresh token ends the session."""
@@ -124,11 +269,17 @@ class TokenKeeper:
             answer = parse_response(TokenResponse, body, what="the token refresh")
             token = answer.to_token(self._clock(), previous=used)
             self.set(token)
+            self._persist(token)
             return token
         error = token_failure(response, grant_type="refresh_token")
         if isinstance(error, SessionExpiredError) and self._token is used:
             self.set(None, ended=error)
+            self._discard(used)
         raise error
+
+
+def _same(one: Token, other: Token) -> bool:
+    return one.access_token.get_secret_value() == other.access_token.get_secret_value()
 
 
 def token_failure(response: httpx.Response, *, grant_type: str) -> ZapierError:
@@ -167,12 +318,17 @@ class BearerAuth(httpx.Auth):
     def _sync_refresh(
         self, needed: Callable[[Token], bool]
     ) -> Generator[httpx.Request, httpx.Response, Token]:
-        with self._keeper.lock:
-            token = self._keeper.current()
-            if needed(token):
-                response = yield self._keeper.refresh_request(token)
-                response.read()
-                token = self._keeper.adopt(response, token)
+        keeper = self._keeper
+        with keeper.lock:
+            token = keeper.current()
+            if not needed(token):
+                return token
+            with keeper.shared():
+                token = keeper.reconcile()
+                if needed(token):
+                    response = yield keeper.refresh_request(token)
+                    response.read()
+                    token = keeper.adopt(response, token)
             return token
 
     def sync_auth_flow(
@@ -209,21 +365,28 @@ class BearerAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self.requires_request_body:
             await request.aread()
-        token = self._keeper.current()
-        if self._keeper.refresh_due(token):
+        keeper = self._keeper
+        token = keeper.current()
+        if keeper.refresh_due(token):
             async with self._async_guard():
-                token = self._keeper.current()
-                if self._keeper.refresh_due(token):
-                    response = yield self._keeper.refresh_request(token)
-                    await response.aread()
-                    token = self._keeper.adopt(response, token)
+                token = keeper.current()
+                if keeper.refresh_due(token):
+                    async with keeper.ashared():
+                        token = keeper.reconcile()
+                        if keeper.refresh_due(token):
+                            response = yield keeper.refresh_request(token)
+                            await response.aread()
+                            token = keeper.adopt(response, token)
         response = yield self._authorize(request, token)
         if response.status_code != 401:
             return
         async with self._async_guard():
-            current = self._keeper.current()
+            current = keeper.current()
             if current is token:
-                response = yield self._keeper.refresh_request(current)
-                await response.aread()
-                current = self._keeper.adopt(response, current)
+                async with keeper.ashared():
+                    current = keeper.reconcile()
+                    if current is token:
+                        response = yield keeper.refresh_request(current)
+                        await response.aread()
+                        current = keeper.adopt(response, current)
         yield self._authorize(request, current)

@@ -6,11 +6,25 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "ENV_VARS", "Settings", "normalize_base_url"]
+__all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_BASE_URL",
+    "ENV_VARS",
+    "TOKEN_CACHE_ENV",
+    "TOKEN_CACHE_MODES",
+    "Settings",
+    "TokenCacheChoice",
+    "TokenCacheMode",
+    "TokenCacheSetting",
+    "normalize_base_url",
+    "token_cache_choice",
+]
 
 DEFAULT_BASE_URL = "https://actions.zapier.com"
 DEFAULT_TIMEOUT = 15.0
@@ -23,6 +37,12 @@ ENV_VARS = {
     "redirect_uri": ("ZAPIER_REDIRECT_URI",),
     "base_url": ("ZAPIER_BASE_URL",),
 }
+
+TokenCacheMode = Literal["read_write", "reauth", "none"]
+TokenCacheSetting = str | os.PathLike[str] | None
+TOKEN_CACHE_MODES: tuple[TokenCacheMode, ...] = ("read_write", "reauth", "none")
+TOKEN_CACHE_ENV = "ZAPIER_NB_TOKEN_CACHE"
+CACHE_DIR_ENV = "ZAPIER_NB_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -108,3 +128,65 @@ def _check_redirect_uri(uri: str) -> None:
             f"The redirect URI {uri!r} is not an http(s) URL. Use the redirect URI registered "
             "for your OAuth app."
         )
+
+
+@dataclass(frozen=True)
+class TokenCacheChoice:
+    """How a session uses the on-disk token cache, and where (None: the user's config dir)."""
+
+    mode: TokenCacheMode
+    directory: Path | None = None
+
+
+def token_cache_choice(
+    value: TokenCacheSetting,
+    *,
+    base_url: str,
+    directory: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> TokenCacheChoice:
+    """The cache mode and directory: the arguments, then the environment, then defaults.
+
+    The mode is `value` (a mode name, or a directory meaning `read_write` there), else
+    `ZAPIER_NB_TOKEN_CACHE`, else `read_write`, except for a loopback base URL (a local
+    sandbox, whose tokens die with it): there nothing is written unless asked for. The
+    directory is `directory`, else a path given as `value`, else `ZAPIER_NB_CACHE_DIR`.
+    """
+    env = os.environ if environ is None else environ
+    chosen = Path(directory).expanduser() if directory is not None else None
+    if value is None:
+        value = env.get(TOKEN_CACHE_ENV, "").strip() or None
+    mode: TokenCacheMode
+    if value is None:
+        mode = "none" if is_loopback(urlsplit(base_url).hostname or "") else "read_write"
+    elif isinstance(value, str) and (named := _mode_name(value)) is not None:
+        mode = named
+    elif isinstance(value, str) and not _looks_like_path(value):
+        raise ConfigurationError(
+            f"token_cache={value!r} is not a cache mode. Use 'read_write', 'reauth' or "
+            "'none', or give a directory (a pathlib.Path, or a path containing '/')."
+        )
+    else:
+        if chosen is not None:
+            raise ConfigurationError(
+                "token_cache is a directory and token_cache_dir is given too. Give the "
+                "directory once: token_cache='read_write' (or 'reauth') with token_cache_dir."
+            )
+        mode, chosen = "read_write", Path(value).expanduser()
+    return TokenCacheChoice(mode, chosen or _env_directory(env))
+
+
+def _mode_name(value: str) -> TokenCacheMode | None:
+    named = value.strip().lower().replace("-", "_")
+    return next((mode for mode in TOKEN_CACHE_MODES if mode == named), None)
+
+
+def _env_directory(env: Mapping[str, str]) -> Path | None:
+    directory = env.get(CACHE_DIR_ENV, "").strip()
+    return Path(directory).expanduser() if directory else None
+
+
+def _looks_like_path(value: str) -> bool:
+    value = value.strip()
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return value.startswith(("~", ".")) or any(sep in value for sep in separators)

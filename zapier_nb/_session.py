@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -19,6 +21,8 @@ from ._config import (
     DEFAULT_REFRESH_LEEWAY,
     DEFAULT_TIMEOUT,
     Settings,
+    TokenCacheSetting,
+    token_cache_choice,
 )
 from ._errors import (
     ConfigurationError,
@@ -34,6 +38,7 @@ from ._http import (
     read_json,
     translate_transport_errors,
 )
+from ._logging import install_log_redaction
 from ._models import (
     DEFAULT_SCOPE,
     AuthorizationCodeTokenRequest,
@@ -57,6 +62,7 @@ from ._oauth import (
 )
 from ._pkce import create_s256_challenge, generate_code_verifier, generate_state
 from ._redact import scrub
+from ._store import TokenStore, default_cache_dir
 
 __all__ = ["AuthMethod", "Session", "get_session"]
 
@@ -91,7 +97,19 @@ class Session:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         refresh_leeway: float = DEFAULT_REFRESH_LEEWAY,
+        token_cache: TokenCacheSetting = None,
+        token_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`token_cache` keeps the OAuth login on disk so a restarted kernel stays logged in.
+
+        `"read_write"` (the default) loads the cached login now and saves every new
+        login and refresh; `"reauth"` ignores what is cached but saves; `"none"` never
+        touches the disk; a directory means `"read_write"` there. Unset, it comes from
+        `ZAPIER_NB_TOKEN_CACHE`. The directory is `token_cache_dir`, else
+        `ZAPIER_NB_CACHE_DIR`, else the user's config directory. A loopback base URL (a
+        local sandbox) caches nothing unless asked to. API keys are never written.
+        """
+        install_log_redaction()
         self._settings = Settings(
             base_url=base_url or DEFAULT_BASE_URL,
             api_key=api_key,
@@ -107,13 +125,30 @@ class Session:
         self._pending: _PendingLogin | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
+        cache = token_cache_choice(
+            token_cache, base_url=self._settings.base_url, directory=token_cache_dir
+        )
+        store = None
+        if cache.mode != "none" and client_id:
+            store = TokenStore(
+                cache.directory or default_cache_dir(),
+                base_url=self._settings.base_url,
+                client_id=client_id,
+                lock_wait=_lock_wait(timeout, max_retries),
+            )
         self._keeper = TokenKeeper(
             base_url=self._settings.base_url,
             client_id=client_id or "",
             leeway=refresh_leeway,
+            store=store,
+            timeout=timeout,
         )
         self._bearer = BearerAuth(self._keeper)
-        self._auth: httpx.Auth = ApiKeyAuth(api_key) if api_key else NoCredentialsAuth()
+        self._auth: httpx.Auth = NoCredentialsAuth()
+        if api_key:
+            self._auth = ApiKeyAuth(api_key)
+        elif cache.mode == "read_write" and self._keeper.load_cached():
+            self._auth = self._bearer
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Session:
@@ -151,6 +186,12 @@ class Session:
         if isinstance(self._auth, BearerAuth) and self._keeper.token is not None:
             return "oauth"
         return None
+
+    @property
+    def token_cache_path(self) -> Path | None:
+        """The file that caches this session's OAuth login, or None when nothing is cached."""
+        store = self._keeper.store
+        return None if store is None else store.path
 
     @property
     def token_info(self) -> TokenInfo | None:
@@ -215,8 +256,8 @@ class Session:
             token = parse_response(TokenResponse, body, what="the code exchange").to_token(
                 time.time()
             )
-            with self._lock:
-                self._keeper.set(token)
+            with self._lock, self._keeper.lock:
+                self._keeper.replace(token)
                 self._pending = None
                 self._set_auth(self._bearer)
             return _token_info(token)
@@ -224,12 +265,15 @@ class Session:
     def refresh(self) -> TokenInfo:
         """Refresh the OAuth access token now."""
         client = self.client
-        with self._guard(), self._keeper.lock:
-            used = self._keeper.current()
-            request = self._keeper.refresh_request(used)
-            with translate_transport_errors("POST", TOKEN_PATH, self.base_url):
-                response = client.send(request, auth=None)
-            return _token_info(self._keeper.adopt(response, used))
+        keeper = self._keeper
+        with self._guard(), keeper.lock:
+            keeper.current()
+            with keeper.shared():
+                used = keeper.reconcile()
+                request = keeper.refresh_request(used)
+                with translate_transport_errors("POST", TOKEN_PATH, self.base_url):
+                    response = client.send(request, auth=None)
+                return _token_info(keeper.adopt(response, used))
 
     def login(self, *, wait: bool = False) -> None:
         """Log in interactively: the widget in a notebook, a prompt in a terminal.
@@ -242,9 +286,13 @@ class Session:
         login(self, wait=wait)
 
     def logout(self) -> None:
-        """Forget every credential this session holds (the server is not told)."""
+        """Forget every credential this session holds and delete its cached login.
+
+        The server is not told; other kernels sharing the cached login stop at their
+        next refresh.
+        """
         with self._lock, self._keeper.lock:
-            self._keeper.set(None)
+            self._keeper.forget()
             self._api_key = None
             self._pending = None
             self._set_auth(NoCredentialsAuth())
@@ -422,6 +470,11 @@ class Session:
                 exc.message = cleaned
                 exc.args = (cleaned,)
             raise
+
+
+def _lock_wait(timeout: float, max_retries: int) -> float:
+    """How long to wait for another process's refresh: its requests, retries and backoff."""
+    return timeout * (max_retries + 1) + 4.0 * max_retries + 10.0
 
 
 def _token_info(token: Token) -> TokenInfo:

@@ -213,6 +213,7 @@ class _Routes:
                 )
             issued = self._grant(form)
         except OAuthError as exc:
+            self.state.count(f"token_error:{exc.error}")
             return _oauth_error(exc)
         return JSONResponse(_token_body(issued), headers=_NO_STORE)
 
@@ -358,7 +359,10 @@ class _Routes:
         if fault is None:
             return None
         if fault.delay > 0:
+            generation = self.state.generation
             await asyncio.sleep(fault.delay)
+            if self.state.generation != generation:
+                return DropConnection()
         if fault.drop:
             return DropConnection()
         if fault.answers_normally:

@@ -183,6 +183,29 @@ class Sandbox:
         self._state.code_ttl = seconds
 
     @property
+    def clock_offset(self) -> float:
+        """Seconds the server's wall clock is ahead of (or, negative, behind) the real one."""
+        return self._state.clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        self._state.clock_offset = seconds
+
+    @property
+    def reuse_revokes_grant(self) -> bool:
+        """Whether presenting a rotated-out refresh token again revokes the whole login.
+
+        Off by default (the reused token alone is refused with ``invalid_grant``). On, the
+        sandbox acts like servers with refresh token reuse detection: every access and
+        refresh token descending from the same consent stops working.
+        """
+        return self._state.reuse_revokes_grant
+
+    @reuse_revokes_grant.setter
+    def reuse_revokes_grant(self, revoke: bool) -> None:
+        self._state.reuse_revokes_grant = bool(revoke)
+
+    @property
     def rotate_refresh_tokens(self) -> bool:
         return self._state.rotate_refresh_tokens
 
@@ -191,13 +214,19 @@ class Sandbox:
         self._state.rotate_refresh_tokens = bool(rotate)
 
     def count(self, key: str) -> int:
+        """Requests seen under ``key``: a route, ``token:<grant_type>``, or ``token_error:<error>``
+        for each token request refused with that OAuth error (``token_error:invalid_grant``)."""
         return self._state.get_count(key)
 
     def counts(self) -> dict[str, int]:
         return self._state.counts()
 
     def reset(self) -> None:
-        """Forget grants, tokens, counters, faults and signed-up users; restore the settings."""
+        """Forget grants, tokens, counters, faults and signed-up users; restore the settings.
+
+        The settings restored are ``token_ttl``, ``code_ttl``, ``rotate_refresh_tokens``,
+        ``clock_offset`` (back to 0) and ``reuse_revokes_grant`` (back to off).
+        """
         self._state.reset()
 
     def fail_next(

@@ -57,6 +57,7 @@ class _RefreshToken:
     scope: str
     grant: str
     revoked: bool = False
+    rotated: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class SandboxState:
         self._clients = {client.client_id: client for client in clients}
         self._defaults = (float(token_ttl), float(code_ttl), bool(rotate_refresh_tokens))
         self._secrets: dict[str, None] = {}
+        self.generation = 0
         for user in users:
             if user.api_key:
                 self.remember_secret(user.api_key)
@@ -105,7 +107,12 @@ class SandboxState:
 
     def reset(self) -> None:
         with self._lock:
+            # A request still waiting out an injected delay belongs to the world before
+            # the reset; the app drops it instead of letting it touch the new one.
+            self.generation += 1
             self.token_ttl, self.code_ttl, self.rotate_refresh_tokens = self._defaults
+            self.clock_offset = 0.0
+            self.reuse_revokes_grant = False
             self._users = {user.user_id: user for user in self._configured_users}
             self._codes: dict[str, _Code] = {}
             self._access: dict[str, _AccessToken] = {}
@@ -130,6 +137,28 @@ class SandboxState:
     @code_ttl.setter
     def code_ttl(self, seconds: float) -> None:
         self._code_ttl = _non_negative("code_ttl", seconds)
+
+    @property
+    def clock_offset(self) -> float:
+        return self._clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+        ):
+            raise ValueError("clock_offset must be a finite number of seconds")
+        self._clock_offset = float(seconds)
+
+    def wall_time(self) -> float:
+        """The server's idea of now: the real clock shifted by ``clock_offset``.
+
+        Only wall-clock stamps (the id_token's iat and exp) use it; lifetimes are
+        measured on the monotonic clock, as a real server's would be.
+        """
+        return time.time() + self._clock_offset
 
     @property
     def callback_uri(self) -> str:
@@ -276,6 +305,12 @@ class SandboxState:
     def refresh(self, client_id: str, refresh_token: str, scope: str | None) -> IssuedTokens:
         with self._lock:
             record = self._refresh.get(refresh_token)
+            if record is not None and record.rotated and self.reuse_revokes_grant:
+                self._revoke_grant(record.grant)
+                raise OAuthError(
+                    "invalid_grant",
+                    "The refresh token was already used; every token of this login is revoked.",
+                )
             if record is None or record.revoked:
                 raise OAuthError("invalid_grant", "The refresh token is invalid or revoked.")
             if record.client_id != client_id:
@@ -292,7 +327,7 @@ class SandboxState:
                 raise OAuthError("invalid_grant", "The user of this grant no longer exists.")
             rotate = self.rotate_refresh_tokens
             if rotate:
-                record.revoked = True
+                record.revoked = record.rotated = True
             return self._issue(user, client_id, granted, record.grant, with_refresh=rotate)
 
     def bearer_user(self, access_token: str) -> tuple[SandboxUser | None, str]:
@@ -342,7 +377,7 @@ class SandboxState:
         if with_refresh:
             refresh_token = new_secret("sbx_rt_")
             self._refresh[refresh_token] = _RefreshToken(user.user_id, client_id, scope, grant)
-        issued_at = int(time.time())
+        issued_at = int(self.wall_time())
         id_token = sign_hs256(
             {
                 "iss": self.base_url,

@@ -1,0 +1,55 @@
+"""Helpers for the secret audits that end every scenario of the cache, fault and load tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_secrets
+
+from zapier_nb.sandbox import Sandbox
+
+# The toolkit's logger and the HTTP stack's, all at DEBUG while a test runs.
+AUDITED_LOGGERS = ("zapier_nb", "httpx2", "httpcore2")
+
+
+def capture_everything(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in AUDITED_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def log_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    texts = []
+    for record in caplog.records:
+        texts.append(record.getMessage())
+        if record.exc_text:
+            texts.append(record.exc_text)
+    return texts
+
+
+def listing(*roots: Path) -> list[str]:
+    """Every file and directory name under the roots (names only, never contents)."""
+    return [str(path) for root in roots if root.exists() for path in sorted(root.rglob("*"))]
+
+
+def error_texts(errors: Iterable[BaseException]) -> Iterator[str]:
+    for error in errors:
+        yield from (str(error), repr(error), repr(error.args))
+        body = getattr(error, "body", None)
+        if body is not None:
+            yield repr(body)
+
+
+def audit(
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    roots: Iterable[Path] = (),
+    errors: Iterable[BaseException] = (),
+    texts: Iterable[str] = (),
+) -> None:
+    """No issued secret in the logs, the errors, the given texts or the file names."""
+    assert_no_secrets([*log_texts(caplog), *listing(*roots), *error_texts(errors), *texts], sandbox)

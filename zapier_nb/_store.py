@@ -1,0 +1,272 @@
+"""The on-disk token cache: one JSON file per base URL and client id, shared by a user's kernels.
+
+A file is written atomically (a temporary file in the same directory, fsync, then
+`os.replace`) with mode 0600, in a directory created with mode 0700; a file that
+other users could read is refused. The lock file beside it (`filelock`) lets the
+kernels of one user take turns refreshing: a rotating refresh token must never be
+spent twice. File names are digests of the base URL and client id; only the JSON
+file holds secrets, and only the token fields a restarted kernel needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import filelock
+import platformdirs
+from pydantic import ValidationError
+
+from ._errors import APITimeoutError, ConfigurationError
+from ._models import Token
+
+__all__ = ["TokenStore", "default_cache_dir", "entry_stem"]
+
+logger = logging.getLogger("zapier_nb")
+
+FORMAT_VERSION = 1
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+_MAX_BYTES = 64 * 1024
+_LOCK_POLL_SECONDS = 0.005
+_TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "scope", "lifetime", "expires_at")
+
+
+def default_cache_dir() -> Path:
+    """Where tokens are cached unless told otherwise: the user's config directory."""
+    return platformdirs.user_config_path("zapier_nb", appauthor=False) / "tokens"
+
+
+def entry_stem(base_url: str, client_id: str) -> str:
+    """The file name (without suffix) of the entry for this API and OAuth app."""
+    digest = hashlib.sha256(f"{base_url}\n{client_id}".encode()).hexdigest()
+    return f"token-{digest[:32]}"
+
+
+class TokenStore:
+    """Reads, writes and locks the cached token of one base URL and client id."""
+
+    def __init__(self, directory: Path, *, base_url: str, client_id: str, lock_wait: float) -> None:
+        self.directory = Path(directory)
+        self._base_url = base_url
+        self._client_id = client_id
+        self._lock_wait = lock_wait
+        stem = entry_stem(base_url, client_id)
+        self.path = self.directory / f"{stem}.json"
+        self.lock_path = self.directory / f"{stem}.lock"
+        self._file_lock: filelock.BaseFileLock | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenStore(path={str(self.path)!r})"
+
+    # -- the entry ----------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> tuple[bool, Token | None]:
+        """Whether an entry exists, and its token (None if absent or unreadable)."""
+        try:
+            with open(self.path, "rb") as cache_file:
+                self._check_private(os.fstat(cache_file.fileno()))
+                raw = cache_file.read(_MAX_BYTES + 1)
+        except FileNotFoundError:
+            return False, None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Cannot read the token cache file {self.path} ({_reason(exc)}). Fix its "
+                "permissions or delete it, or pass token_cache='none' to skip the cache."
+            ) from None
+        token, problem = self._parse(raw)
+        if problem:
+            logger.warning(
+                "ignoring the token cache file %s (%s); the next login or refresh replaces it",
+                self.path,
+                problem,
+            )
+        return True, token
+
+    def load(self) -> Token | None:
+        return self.read()[1]
+
+    def save(self, token: Token) -> None:
+        """Write the entry atomically; raises OSError when the disk refuses."""
+        self._ensure_directory()
+        data = json.dumps(self._entry(token), indent=1).encode()
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=".token-", suffix=".tmp", dir=self.directory
+        )
+        try:
+            with os.fdopen(descriptor, "wb") as cache_file:
+                if os.name == "posix":
+                    os.fchmod(cache_file.fileno(), _FILE_MODE)
+                cache_file.write(data)
+                cache_file.flush()
+                os.fsync(cache_file.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        self._sync_directory()
+
+    def delete(self) -> None:
+        """Remove the entry (the lock file stays: another process may be holding it)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._sync_directory()
+
+    # -- the lock -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the lock shared with other processes (blocking, up to the lock wait)."""
+        lock = self._lock()
+        acquired = False
+        if lock is not None:
+            try:
+                lock.acquire(timeout=self._lock_wait, poll_interval=_LOCK_POLL_SECONDS)
+                acquired = True
+            except filelock.Timeout:
+                raise self._lock_timeout() from None
+            except OSError as exc:
+                self._warn_unshared(exc)
+        try:
+            yield
+        finally:
+            if acquired and lock is not None:
+                lock.release()
+
+    @contextlib.asynccontextmanager
+    async def alocked(self) -> AsyncIterator[None]:
+        """`locked()` for a coroutine: polls, so the event loop keeps running meanwhile."""
+        lock = self._lock()
+        acquired = False
+        deadline = time.monotonic() + self._lock_wait
+        while lock is not None and not acquired:
+            try:
+                lock.acquire(timeout=0)
+                acquired = True
+            except filelock.Timeout:
+                if time.monotonic() >= deadline:
+                    raise self._lock_timeout() from None
+                await asyncio.sleep(_LOCK_POLL_SECONDS)
+            except OSError as exc:
+                self._warn_unshared(exc)
+                break
+        try:
+            yield
+        finally:
+            if acquired and lock is not None:
+                lock.release()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _lock(self) -> filelock.BaseFileLock | None:
+        try:
+            self._ensure_directory()
+        except OSError as exc:
+            self._warn_unshared(exc)
+            return None
+        if self._file_lock is None:
+            self._file_lock = filelock.FileLock(str(self.lock_path), mode=_FILE_MODE)
+        return self._file_lock
+
+    def _lock_timeout(self) -> APITimeoutError:
+        return APITimeoutError(
+            f"Waited {self._lock_wait:.0f} s for another kernel or script to finish refreshing "
+            f"the Zapier token (lock file {self.lock_path}). Try again; if no other notebook "
+            "or script uses this login, restart this kernel."
+        )
+
+    def _warn_unshared(self, exc: OSError) -> None:
+        logger.warning(
+            "cannot lock the token cache in %s (%s); refreshing without coordinating with "
+            "other kernels",
+            self.directory,
+            _reason(exc),
+        )
+
+    def _ensure_directory(self) -> None:
+        missing: list[Path] = []
+        directory = self.directory
+        while not directory.exists() and directory.parent != directory:
+            missing.append(directory)
+            directory = directory.parent
+        for created in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(created, _DIR_MODE)
+                if os.name == "posix":
+                    os.chmod(created, _DIR_MODE)
+
+    def _sync_directory(self) -> None:
+        if os.name != "posix":
+            return
+        with contextlib.suppress(OSError):
+            descriptor = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+    def _check_private(self, status: os.stat_result) -> None:
+        if os.name != "posix":
+            return
+        quoted = shlex.quote(str(self.path))
+        if status.st_uid != os.getuid():
+            raise ConfigurationError(
+                f"The token cache file {self.path} belongs to another user, so it is not "
+                f"trusted. Delete it (rm {quoted}) and log in again, or pass token_cache='none'."
+            )
+        if status.st_mode & 0o077:
+            raise ConfigurationError(
+                f"The token cache file {self.path} can be read by other users (mode "
+                f"{status.st_mode & 0o777:03o}), so it is not used. Make it private with "
+                f"`chmod 600 {quoted}` and try again, or delete it and log in again."
+            )
+
+    def _entry(self, token: Token) -> dict[str, Any]:
+        fields = token.model_dump(include=set(_TOKEN_FIELDS))
+        for name in ("access_token", "refresh_token", "id_token"):
+            secret = getattr(token, name)
+            fields[name] = secret.get_secret_value() if secret is not None else None
+        return {
+            "version": FORMAT_VERSION,
+            "base_url": self._base_url,
+            "client_id": self._client_id,
+            **{name: fields[name] for name in _TOKEN_FIELDS},
+        }
+
+    def _parse(self, raw: bytes) -> tuple[Token | None, str]:
+        if len(raw) > _MAX_BYTES:
+            return None, "too large"
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return None, "not JSON"
+        if not isinstance(entry, dict) or entry.get("version") != FORMAT_VERSION:
+            return None, "unknown format"
+        if entry.get("base_url") != self._base_url or entry.get("client_id") != self._client_id:
+            return None, "written for another base URL or client id"
+        try:
+            token = Token.model_validate({name: entry.get(name) for name in _TOKEN_FIELDS})
+        except ValidationError as exc:
+            fields = sorted(
+                {str(err["loc"][0]) for err in exc.errors(include_input=False) if err["loc"]}
+            )
+            return None, f"bad fields: {', '.join(fields) or 'unknown'}"
+        return token, ""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
