@@ -7,6 +7,8 @@ code, token or verifier, nor do its checkpoints or anything else under the serve
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -45,7 +47,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# The README's pictures are refreshed with ZAPIER_NB_SCREENSHOTS=docs/screenshots; by default
+# they go to a scratch folder, so a test run leaves the work tree as it was.
+SCREENSHOTS = Path(
+    os.environ.get("ZAPIER_NB_SCREENSHOTS") or tempfile.gettempdir() + "/zapier_nb-screenshots"
+).resolve()
 CELLS = ["%load_ext zapier_nb", "%zapier_login", "%zapier_check"]
 LOGIN, CHECK = 1, 2  # cell indexes
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -167,7 +173,7 @@ def _assert_nothing_secret_on_disk(lab: JupyterLab, sandbox: Sandbox, extra: lis
 
 
 def _screenshot(page: Page, name: str, cells: list[Locator]) -> None:
-    """A picture of just these cells, into docs/screenshots/."""
+    """A picture of just these cells, into SCREENSHOTS."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate(_QUIET_SELECTION)  # no active-cell bar or cell toolbar in the picture
     cells[0].scroll_into_view_if_needed()
