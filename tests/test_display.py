@@ -43,7 +43,9 @@ def test_expiry_is_a_clock_time_and_a_countdown() -> None:
 def test_status_without_login_holds_no_token_rows() -> None:
     table = status_table(Session(client_id="cid", redirect_uri="https://x.test/cb/"))
     assert table["Client id"] == "cid"
-    assert [name for name, _ in table.rows] == ["Authenticated by", "Base URL", "Client id"]
+    assert [name for name, _ in table.rows] == [
+        "Authenticated by", "Base URL", "Client id", "Token cache",
+    ]  # fmt: skip
 
 
 def test_login_link_is_an_escaped_anchor() -> None:

@@ -182,3 +182,19 @@ def test_login_with_a_client_id_means_oauth_even_with_a_key_in_the_environment(
     )
     assert "Log in with Zapier" in k.value("zapier-nb-login-link")
     assert "not logged in" in k.run("%zapier_status").data("text/plain")
+
+
+def test_the_widget_completes_a_login_begun_by_a_sign_up_link(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel()
+    reply = k.run(
+        "import zapier_nb\n"
+        "print(zapier_nb.get_session().login_link("
+        "first_name='Grace', last_name='Hopper', email='grace@example.org'))"
+    )
+    link = reply.stdout.strip()
+    k.run("%zapier_login")
+    redirected = sandbox.follow_login_link(link)
+    k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": redirected})
+    assert "Logged in as <b>grace@example.org</b>" in k.value("zapier-nb-status")

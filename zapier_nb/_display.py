@@ -111,6 +111,8 @@ def status_table(session: Session, now: datetime | None = None) -> ResultTable:
             ("Access token expires", expiry_text(info, now or datetime.now(UTC))),
             ("Refresh token held", _yes_no(info.has_refresh_token)),
         ]
+    cache = session.token_cache_path
+    rows.append(("Token cache", str(cache) if cache else "off"))
     return ResultTable("Zapier AI Actions: session status", rows, data=info)
 
 

@@ -194,6 +194,12 @@ class Session:
         return None if store is None else store.path
 
     @property
+    def pending_login_url(self) -> str | None:
+        """The consent URL of the login begun and not yet completed, if any."""
+        pending = self._pending
+        return None if pending is None else pending.url
+
+    @property
     def token_info(self) -> TokenInfo | None:
         """Who is logged in by OAuth and until when; None without an OAuth token."""
         token = self._keeper.token
@@ -321,7 +327,7 @@ class Session:
         if "@" not in email.strip():
             raise ConfigurationError(f"{email!r} is not an email address. Give the person's email.")
         with self._lock:
-            url = self._pending.url if self._pending else self.begin_login()
+            url = self.pending_login_url or self.begin_login()
         params = LoginLinkParams(
             redirect_uri=url,
             sign_up_first_name=first_name.strip(),

@@ -58,8 +58,9 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     # -- views --------------------------------------------------------------------------
 
     def _oauth_box(self) -> widgets.VBox:
-        url = self.session.begin_login() if self.login_link.value == "" else None
-        if url is not None:
+        if self.login_link.value == "":
+            # A login already begun (for example by login_link()) is kept, not replaced.
+            url = self.session.pending_login_url or self.session.begin_login()
             self.login_link.value = _link_button(url)
         signup = widgets.Accordion(
             children=[
