@@ -34,8 +34,8 @@ args = json.loads(sys.argv[1])
 if args.get("uncoordinated"):
     # The control group: the same workers with the cross-process protocol switched off.
     import contextlib
-    from zapier_nb import _auth, _store
-    _auth.TokenKeeper.reconcile = lambda self: self.current()
+    from zapier_nb import _keeper, _store
+    _keeper.TokenKeeper.reconcile = lambda self: self.current()
     _store.TokenStore.locked = lambda self: contextlib.nullcontext()
 
 from zapier_nb import Session

@@ -94,3 +94,16 @@ def test_plain_http_to_a_remote_host_is_refused() -> None:
 def test_oauth_calls_without_client_settings_say_what_is_missing(key_session: Session) -> None:
     with pytest.raises(ConfigurationError, match="client_id and redirect_uri"):
         key_session.begin_login()
+
+
+@pytest.mark.anyio
+async def test_aclose_leaves_the_sync_client_to_other_threads(key_session: Session) -> None:
+    await key_session.acheck()
+    sync_client = key_session.client
+    await key_session.aclose()
+    assert not sync_client.is_closed
+    assert key_session.check().success
+    assert (await key_session.acheck()).success
+    async with key_session:
+        pass
+    assert sync_client.is_closed

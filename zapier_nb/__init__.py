@@ -2,11 +2,16 @@
 
 `Session` holds an API key or OAuth PKCE tokens and refreshes them; the sandbox
 (`zapier_nb.sandbox`) serves the API locally for tutorials and tests.
+
+Only the error classes load with the package; `Session` and the models (and with
+them httpx2 and pydantic) load on first use, so `import zapier_nb` and
+`%load_ext zapier_nb` stay quick.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     APIConnectionError,
@@ -28,10 +33,34 @@ from ._errors import (
     StateMismatchError,
     ZapierError,
 )
-from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
-from ._session import Session, get_session
+
+if TYPE_CHECKING:
+    from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
+    from ._session import Session, get_session
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CheckAuthResponse": "._models",
+    "LoginLinkResponse": "._models",
+    "Session": "._session",
+    "TokenInfo": "._models",
+    "TokenResponse": "._models",
+    "get_session": "._session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zapier_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from ._auth import ApiKeyAuth, BearerAuth, NoCredentialsAuth, TokenKeeper, token_failure
+from ._auth import ApiKeyAuth, BearerAuth, NoCredentialsAuth
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -38,6 +38,7 @@ from ._http import (
     read_json,
     translate_transport_errors,
 )
+from ._keeper import TokenKeeper, token_failure
 from ._logging import install_log_redaction
 from ._models import (
     DEFAULT_SCOPE,
@@ -120,6 +121,8 @@ class Session:
             refresh_leeway=refresh_leeway,
         )
         self._scope = scope
+        # Absolute, so the clients need not join it to their base URL on every call.
+        self._check_url = httpx.URL(f"{self._settings.base_url}{CHECK_PATH}")
         self._lock = threading.RLock()
         self._api_key = api_key
         self._pending: _PendingLogin | None = None
@@ -309,14 +312,14 @@ class Session:
         """`GET /api/v2/auth/check/`: who these credentials belong to."""
         with self._guard():
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
-                response = self.client.get(CHECK_PATH)
+                response = self.client.get(self._check_url)
             return self._check_result(response)
 
     async def acheck(self) -> CheckAuthResponse:
         """The asynchronous `check()`."""
         with self._guard():
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
-                response = await self.async_client.get(CHECK_PATH)
+                response = await self.async_client.get(self._check_url)
             return self._check_result(response)
 
     def login_link(self, *, first_name: str, last_name: str, email: str) -> str:
@@ -395,9 +398,9 @@ class Session:
                 self._client = None
 
     async def aclose(self) -> None:
-        """Close both clients' connections."""
-        self.close()
-        client, self._async_client = self._async_client, None
+        """Close the async client's connections; threads may go on using `client`."""
+        with self._lock:
+            client, self._async_client = self._async_client, None
         if client is not None:
             await client.aclose()
 
@@ -412,6 +415,7 @@ class Session:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+        self.close()
 
     # -- internals ----------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 `%zapier_login_link`. Options are traitlets, so `%config ZapierMagics.base_url = ...` works.
 
 User mistakes and API errors become a one-line `UsageError` with the fix, not a traceback.
+The session and display modules load at the first magic, keeping `%load_ext` quick.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -16,11 +17,11 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Float, Unicode
 from traitlets.config import Configurable
 
-from ._config import Settings, normalize_base_url
-from ._display import ResultTable, check_table, login_link_table, status_table
 from ._errors import LoginRequiredError, ZapierError
-from ._login_ui import login
-from ._session import Session, get_session, replace_default_session
+
+if TYPE_CHECKING:
+    from ._display import ResultTable
+    from ._session import Session
 
 __all__ = ["ZapierMagics", "load_ipython_extension"]
 
@@ -63,6 +64,9 @@ class ZapierMagics(Magics, Configurable):
 
     def _session(self, **options: str | None) -> Session:
         """The default session, replaced when the options or config ask for other settings."""
+        from ._config import Settings, normalize_base_url
+        from ._session import Session, get_session, replace_default_session
+
         with _as_usage_errors():
             base_url = options.get("base_url") or self.base_url
             wanted = {
@@ -93,6 +97,8 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_login(self, line: str) -> None:
         """Show the login widget (API key or OAuth PKCE), or ask at a prompt with --wait."""
+        from ._login_ui import login
+
         args = parse_argstring(self.zapier_login, line)
         session = self._session(
             client_id=args.client_id, redirect_uri=args.redirect_uri, base_url=args.base_url
@@ -103,6 +109,8 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_check(self, line: str) -> ResultTable:
         """Call /api/v2/auth/check/ and show who the session is logged in as."""
+        from ._display import check_table
+
         session = self._session()
         with _as_usage_errors():
             return check_table(session.check(), session)
@@ -110,6 +118,8 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_status(self, line: str) -> ResultTable:
         """Show how the session is authenticated and when its token expires (never the token)."""
+        from ._display import status_table
+
         return status_table(self._session())
 
     @line_magic
@@ -125,6 +135,8 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_login_link(self, line: str) -> ResultTable:
         """Get a sign-up link for someone without a Zapier account (needs OAuth settings)."""
+        from ._display import login_link_table
+
         args = parse_argstring(self.zapier_login_link, line)
         session = self._session()
         with _as_usage_errors():
