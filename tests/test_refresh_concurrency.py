@@ -91,3 +91,20 @@ def test_fifty_threads_meeting_a_401_cause_one_refresh(
     sandbox.expire_access_tokens()
     assert threaded_checks(short_lived, CALLERS) == ["ada@example.com"] * CALLERS
     assert sandbox.count("token:refresh_token") == 1
+
+
+def test_more_callers_than_the_pool_holds_meet_a_401_and_all_answer(
+    sandbox: Sandbox,
+) -> None:
+    # The pool holds 100 connections: callers refused with 401 must give theirs back
+    # before queueing for the refresh, or the refresh request waits for a connection.
+    with Session(
+        client_id=sandbox.client_id,
+        redirect_uri=sandbox.redirect_uri,
+        base_url=sandbox.base_url,
+        timeout=3,
+    ) as session:
+        log_in(session, sandbox)
+        sandbox.expire_access_tokens()
+        assert asyncio.run(async_checks(session, 130)) == ["ada@example.com"] * 130
+    assert sandbox.count("token:refresh_token") == 1
