@@ -1,4 +1,7 @@
-"""A throwaway JupyterLab server for browser tests, and the page actions those tests share.
+"""A throwaway JupyterLab or Notebook 7 server for browser tests, and the page actions they share.
+
+Notebook 7 is built from JupyterLab's components: the same `window.jupyterapp`, commands,
+notebook panel and widget manager settings, so one set of page actions serves both.
 
 The server runs as a child of this Python, with its own config, data, runtime, settings and
 workspace folders, token auth and a free port; widget state saving is switched on, as a user
@@ -81,7 +84,7 @@ async ([index, ms]) => {
 
 @dataclass
 class JupyterLab:
-    """A running server: where it listens, its token, its root folder and its log."""
+    """A running server: where it listens, its token, its root folder, its log, its front end."""
 
     process: subprocess.Popen[bytes]
     url: str
@@ -89,8 +92,11 @@ class JupyterLab:
     root: Path
     state: Path
     log: Path
+    frontend: str  # "lab" (JupyterLab) or "notebook" (Notebook 7)
 
     def notebook_url(self, name: str) -> str:
+        if self.frontend == "notebook":
+            return f"{self.url}notebooks/{name}?token={self.token}"
         return f"{self.url}lab/tree/{name}?reset&token={self.token}"
 
     def request(self, method: str, path: str, timeout: float = 10) -> int:
@@ -119,8 +125,11 @@ class JupyterLab:
                 self.process.wait(timeout=10)
 
 
-def start_jupyterlab(root: Path, state: Path, env: dict[str, str]) -> JupyterLab:
-    """Start JupyterLab serving `root`, its own state under `state`, `env` added to its own."""
+def start_jupyterlab(
+    root: Path, state: Path, env: dict[str, str], frontend: str = "lab"
+) -> JupyterLab:
+    """Start JupyterLab (or, for frontend "notebook", Notebook 7) serving `root`, its own
+    state under `state`, `env` added to its own."""
     dirs = {
         name: state / name
         for name in ("config", "data", "runtime", "ipython", "settings", "workspaces")
@@ -146,7 +155,7 @@ def start_jupyterlab(root: Path, state: Path, env: dict[str, str]) -> JupyterLab
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        {"lab": "jupyterlab", "notebook": "notebook"}[frontend],
         "--no-browser",
         "--allow-root",
         "--ip=127.0.0.1",
@@ -155,6 +164,7 @@ def start_jupyterlab(root: Path, state: Path, env: dict[str, str]) -> JupyterLab
         f"--ServerApp.root_dir={root}",
         "--ServerApp.terminals_enabled=False",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -163,7 +173,7 @@ def start_jupyterlab(root: Path, state: Path, env: dict[str, str]) -> JupyterLab
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=child_env, cwd=root
         )
-    server = JupyterLab(process, "", token, root, state, log)
+    server = JupyterLab(process, "", token, root, state, log, frontend)
     try:
         server.url = _wait_for_url(process, dirs["runtime"] / f"jpserver-{process.pid}.json", log)
         _wait_for_status(server)
@@ -233,6 +243,8 @@ def open_notebook(page: Page, server: JupyterLab, name: str, timeout_ms: float =
     """Open a notebook and wait until its kernel is started, connected and idle."""
     page.goto(server.notebook_url(name))
     page.wait_for_function(_KERNEL_READY, arg=name, timeout=timeout_ms, polling=100)
+    app = {"lab": "JupyterLab", "notebook": "Jupyter Notebook"}[server.frontend]
+    assert page.evaluate("() => window.jupyterapp.name") == app
 
 
 def execute(page: Page, command: str, args: dict[str, Any] | None = None, ms: int = 20_000) -> None:
