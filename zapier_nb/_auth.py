@@ -71,6 +71,18 @@ class BearerAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
         return request
 
+    def refresh_now(self, send: Callable[[httpx.Request], httpx.Response]) -> Token:
+        """Refresh outside any request, through the same single-flight steps as the flow."""
+        flow = self._sync_refresh(lambda token: True)
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(send(request))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            flow.close()
+
     def _sync_refresh(
         self, needed: Callable[[Token], bool]
     ) -> Generator[httpx.Request, httpx.Response, Token]:

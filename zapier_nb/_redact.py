@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["MASK", "SECRET_FIELDS", "SECRET_HEADERS", "redact", "redact_headers", "scrub"]
@@ -28,15 +28,15 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "set-cookie"
 _MIN_SECRET_LENGTH = 6
 
 
-def redact(value: Any) -> Any:
-    """Return a copy of a JSON-like value with every secret field's value masked."""
+def redact(value: Any, mask: Callable[[Any], Any] = lambda _secret: MASK) -> Any:
+    """Return a copy of a JSON-like value with every secret field's value replaced by `mask`."""
     if isinstance(value, Mapping):
         return {
-            key: MASK if str(key).lower() in SECRET_FIELDS and item else redact(item)
+            key: mask(item) if str(key).lower() in SECRET_FIELDS and item else redact(item, mask)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
+        return [redact(item, mask) for item in value]
     return value
 
 

@@ -274,15 +274,11 @@ class Session:
     def refresh(self) -> TokenInfo:
         """Refresh the OAuth access token now."""
         client = self.client
-        keeper = self._keeper
-        with self._guard(), keeper.lock:
-            keeper.current()
-            with keeper.shared():
-                used = keeper.reconcile()
-                request = keeper.refresh_request(used)
-                with translate_transport_errors("POST", TOKEN_PATH, self.base_url):
-                    response = client.send(request, auth=None)
-                return _token_info(keeper.adopt(response, used))
+        with self._guard():
+            self._keeper.current()
+            with translate_transport_errors("POST", TOKEN_PATH, self.base_url):
+                token = self._bearer.refresh_now(lambda request: client.send(request, auth=None))
+            return _token_info(token)
 
     def login(self, *, wait: bool = False) -> None:
         """Log in interactively: the widget in a notebook, a prompt in a terminal.

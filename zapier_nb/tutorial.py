@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ._config import DEFAULT_BASE_URL, is_loopback
-from ._redact import SECRET_FIELDS
+from ._config import Settings, is_loopback
+from ._redact import redact
 from ._session import Session, replace_default_session
 
 __all__ = ["Backend", "masked", "setup"]
@@ -73,20 +73,10 @@ class Backend:
         return f'<div class="zapier-nb-backend">&#9432; {html.escape(self.describe())}</div>'
 
 
-def _real_credentials(needs: Needs) -> bool:
-    base_url = os.environ.get("ZAPIER_BASE_URL", DEFAULT_BASE_URL)
-    host = urlsplit(base_url).hostname or ""
-    if is_loopback(host):
-        return False
+def _has_credentials(settings: Settings, needs: Needs) -> bool:
     if needs == "api_key":
-        return bool(os.environ.get("ZAPIER_API_KEY") or os.environ.get("ZAPIER_NLA_API_KEY"))
-    return bool(os.environ.get("ZAPIER_CLIENT_ID") and os.environ.get("ZAPIER_REDIRECT_URI"))
-
-
-def _running_sandbox() -> str | None:
-    base_url = os.environ.get("ZAPIER_BASE_URL", "")
-    host = urlsplit(base_url).hostname or ""
-    return base_url if base_url and is_loopback(host) else None
+        return bool(settings.api_key)
+    return bool(settings.client_id and settings.redirect_uri)
 
 
 def _start_sandbox() -> Any:
@@ -107,24 +97,23 @@ def _start_sandbox() -> Any:
 def setup(needs: Needs = "api_key") -> Backend:
     """Choose the backend and make the default session ready for an API key or OAuth lesson."""
     sandbox = None
-    if _real_credentials(needs):
+    settings = Settings.from_env()
+    local = is_loopback(urlsplit(settings.base_url).hostname or "")
+    if not local and _has_credentials(settings, needs):
         kind: Literal["zapier", "sandbox"] = "zapier"
         origin = "the API key in ZAPIER_API_KEY" if needs == "api_key" else "your OAuth app"
-    elif "sandbox" not in _started and _running_sandbox():
+    elif local and "sandbox" not in _started:
         kind, origin = "sandbox", "already running"
     else:
         kind, origin, sandbox = "sandbox", "started in this kernel", _start_sandbox()
-    base_url = os.environ.get("ZAPIER_BASE_URL", DEFAULT_BASE_URL)
+        settings = Settings.from_env()
     if needs == "api_key":
-        session = Session(
-            api_key=os.environ.get("ZAPIER_API_KEY") or os.environ.get("ZAPIER_NLA_API_KEY"),
-            base_url=base_url,
-        )
+        session = Session(api_key=settings.api_key, base_url=settings.base_url)
     else:
         session = Session(
-            client_id=os.environ.get("ZAPIER_CLIENT_ID"),
-            redirect_uri=os.environ.get("ZAPIER_REDIRECT_URI"),
-            base_url=base_url,
+            client_id=settings.client_id,
+            redirect_uri=settings.redirect_uri,
+            base_url=settings.base_url,
         )
     replace_default_session(session)
     autopilot = kind == "sandbox" and os.environ.get(_AUTOPILOT_VAR, "0") == "1"
@@ -133,13 +122,4 @@ def setup(needs: Needs = "api_key") -> Backend:
 
 def masked(value: Any) -> Any:
     """A copy of a JSON-like value with each secret shown only as its length."""
-    if isinstance(value, dict):
-        return {
-            key: f"*** ({len(str(item))} characters)"
-            if str(key).lower() in SECRET_FIELDS and item
-            else masked(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
+    return redact(value, mask=lambda secret: f"*** ({len(str(secret))} characters)")
