@@ -1,9 +1,13 @@
+"""Fixtures of the whole suite. The sandbox server comes from zapier_nb's pytest plugin."""
+
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from helpers import audit, capture_everything
 
 from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox
@@ -26,17 +30,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[Sandbox]:
-    with Sandbox() as server:
-        yield server
-
-
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox) -> Sandbox:
+def sandbox(zapier_sandbox: Sandbox) -> Sandbox:
     """The shared sandbox, its codes, tokens, counters and faults forgotten."""
-    sandbox_server.reset()
-    return sandbox_server
+    return zapier_sandbox
 
 
 @pytest.fixture
@@ -56,14 +53,37 @@ def oauth_session(sandbox: Sandbox) -> Iterator[Session]:
         yield session
 
 
-def log_in(session: Session, sandbox: Sandbox) -> None:
-    """Play the whole PKCE login: consent approved, the redirected URL pasted back."""
-    session.complete_login(sandbox.approve(session.begin_login()))
+@pytest.fixture
+def caught() -> list[BaseException]:
+    """Errors an audited test caught; the audit searches them too."""
+    return []
 
 
-def assert_no_secrets(texts: Iterable[str], sandbox: Sandbox) -> None:
-    secrets = sandbox.issued_secrets()
-    assert secrets, "the scenario should have produced secrets to look for"
-    for text in texts:
-        for secret in secrets:
-            assert secret not in text, f"a secret ({secret[:8]}...) leaked"
+@pytest.fixture
+def audit_roots(tmp_path: Path) -> list[Path]:
+    """The folders whose file names an audited test searches (a module may override it)."""
+    return [tmp_path]
+
+
+@pytest.fixture
+def secret_audit(
+    sandbox: Sandbox,
+    audit_roots: list[Path],
+    caught: list[BaseException],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """After the test: no secret the sandbox issued in the logs (at DEBUG), the output, the
+    caught errors, or the names of the files under `audit_roots`.
+
+    Use it with `pytestmark = pytest.mark.usefixtures("secret_audit")`."""
+    capture_everything(caplog)
+    yield
+    captured = capsys.readouterr()
+    audit(
+        sandbox,
+        caplog,
+        roots=audit_roots,
+        errors=caught,
+        texts=[captured.out, captured.err],
+    )

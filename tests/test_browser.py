@@ -73,10 +73,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def lab_sandbox(sandbox_server: Sandbox) -> Sandbox:
+def lab_sandbox(zapier_sandbox_server: Sandbox) -> Sandbox:
     """The session's sandbox, with faults and counters other tests may have left forgotten."""
-    sandbox_server.reset()
-    return sandbox_server
+    zapier_sandbox_server.reset()
+    return zapier_sandbox_server
 
 
 @pytest.fixture(scope="module", params=["lab", "notebook"])

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from conftest import log_in
-from secret_audit import audit, capture_everything
+from helpers import log_in
 
 from zapier_nb import (
     APIConnectionError,
@@ -35,24 +34,7 @@ from zapier_nb.sandbox import Sandbox
 FLOWS = ["sync", "async"]
 
 
-@pytest.fixture
-def caught() -> list[BaseException]:
-    """Errors a test caught; the audit searches them too."""
-    return []
-
-
-@pytest.fixture(autouse=True)
-def secret_audit(
-    sandbox: Sandbox,
-    tmp_path: Path,
-    caught: list[BaseException],
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[None]:
-    capture_everything(caplog)
-    yield
-    captured = capsys.readouterr()
-    audit(sandbox, caplog, roots=[tmp_path], errors=caught, texts=[captured.out, captured.err])
+pytestmark = pytest.mark.usefixtures("secret_audit")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import log_in
+from helpers import log_in
 
 from zapier_nb import (
     APIConnectionError,

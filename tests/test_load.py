@@ -15,13 +15,11 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import log_in
-from secret_audit import audit, capture_everything
+from helpers import log_in
 
 from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox
@@ -36,13 +34,7 @@ TASKS = 4
 PROMPT = 0.5
 
 
-@pytest.fixture(autouse=True)
-def secret_audit(
-    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> Iterator[None]:
-    capture_everything(caplog)
-    yield
-    audit(sandbox, caplog, roots=[tmp_path])
+pytestmark = pytest.mark.usefixtures("secret_audit")
 
 
 class Run:

@@ -16,8 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from conftest import assert_no_secrets, log_in
-from secret_audit import audit, capture_everything, log_texts
+from helpers import assert_no_secrets, audit, capture_everything, log_in, log_texts
 
 from zapier_nb import Session, ZapierError
 from zapier_nb._logging import PROTECTED_LOGGERS, RedactingFilter, redact_text

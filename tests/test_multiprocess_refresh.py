@@ -13,13 +13,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import log_in
-from secret_audit import audit, capture_everything
+from helpers import log_in
 
 from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox
@@ -138,13 +136,7 @@ print(json.dumps({"mode": mode, "pid": os.getpid(), "errors": errors, **tally}),
 """
 
 
-@pytest.fixture(autouse=True)
-def secret_audit(
-    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> Iterator[None]:
-    capture_everything(caplog)
-    yield
-    audit(sandbox, caplog, roots=[tmp_path])
+pytestmark = pytest.mark.usefixtures("secret_audit")
 
 
 def run_workers(

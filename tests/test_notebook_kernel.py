@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import assert_no_secrets
+from helpers import assert_no_secrets
 from kernel_driver import KernelDriver, Reply
 
 from zapier_nb.sandbox import Sandbox

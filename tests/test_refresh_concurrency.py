@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import log_in
+from helpers import log_in
 
 from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import assert_no_secrets, log_in
+from helpers import assert_no_secrets, log_in
 
 from zapier_nb import Session, ZapierError
 from zapier_nb.sandbox import Sandbox

@@ -4,7 +4,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import log_in
+from helpers import log_in
 
 from zapier_nb import (
     ConfigurationError,

@@ -8,13 +8,11 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
 import pytest
-from conftest import log_in
-from secret_audit import audit, capture_everything
+from helpers import audit, log_in
 
 from zapier_nb import (
     ConfigurationError,
@@ -47,29 +45,11 @@ def cache_dir(home: Path) -> Path:
 
 
 @pytest.fixture
-def error_messages() -> list[BaseException]:
-    """Errors a test caught; the audit searches them too."""
-    return []
+def audit_roots(home: Path) -> list[Path]:
+    return [home]
 
 
-@pytest.fixture(autouse=True)
-def secret_audit(
-    home: Path,
-    sandbox: Sandbox,
-    error_messages: list[BaseException],
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[None]:
-    capture_everything(caplog)
-    yield
-    captured = capsys.readouterr()
-    audit(
-        sandbox,
-        caplog,
-        roots=[home],
-        errors=error_messages,
-        texts=[captured.out, captured.err],
-    )
+pytestmark = pytest.mark.usefixtures("secret_audit")
 
 
 def kernel(sandbox: Sandbox, cache: str | Path | None, **options: object) -> Session:
@@ -241,7 +221,7 @@ def test_how_arguments_and_environment_combine() -> None:
 
 
 def test_a_cache_file_others_can_read_is_refused_with_the_fix(
-    sandbox: Sandbox, cache_dir: Path, error_messages: list[BaseException]
+    sandbox: Sandbox, cache_dir: Path, caught: list[BaseException]
 ) -> None:
     session = kernel(sandbox, cache_dir)
     log_in(session, sandbox)
@@ -253,7 +233,7 @@ def test_a_cache_file_others_can_read_is_refused_with_the_fix(
     assert f"chmod 600 {path}" in str(info.value)
     path.chmod(0o600)
     assert kernel(sandbox, cache_dir).check().success
-    error_messages.append(info.value)
+    caught.append(info.value)
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")

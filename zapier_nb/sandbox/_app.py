@@ -18,19 +18,20 @@ from starlette.types import Receive, Scope, Send
 
 from . import _pages
 from ._faults import Fault
-from ._models import SCOPE_DESCRIPTIONS, AuthRequest, OAuthError, SandboxUser
+from ._models import SCOPE_DESCRIPTIONS, AuthRequest, SandboxUser, TokenRequestError
 from ._pkce import is_pkce_value
+from ._routes import (
+    AUTHORIZE_PATH,
+    CALLBACK_PATH,
+    CHECK_PATH,
+    LOGIN_LINK_PATH,
+    SIGN_UP_PATH,
+    TOKEN_PATH,
+)
 from ._state import IssuedTokens, SandboxState, SignUpRequest
 
 TRANSPORT_STATE_KEY = "zapier_nb.sandbox.transport"
 USER_COOKIE = "sandbox_user"
-
-AUTHORIZE_PATH = "/oauth/authorize/"
-TOKEN_PATH = "/oauth/token/"
-CHECK_PATH = "/api/v2/auth/check/"
-LOGIN_LINK_PATH = "/api/v2/auth/login-link/"
-SIGN_UP_PATH = "/sandbox/sign-up/"
-CALLBACK_PATH = "/sandbox/callback/"
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
@@ -200,19 +201,19 @@ class _Routes:
             if grant_type in _GRANTS:
                 self.state.count(f"token:{grant_type}")
             for verifier in form.get("code_verifier", []):
-                if verifier:
+                if is_pkce_value(verifier):
                     self.state.remember_secret(verifier)
         faulted = await self._fault("token")
         if faulted is not None:
             return faulted
         try:
             if form is None:
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_request",
                     "The request body must be application/x-www-form-urlencoded.",
                 )
             issued = self._grant(form)
-        except OAuthError as exc:
+        except TokenRequestError as exc:
             self.state.count(f"token_error:{exc.error}")
             return _oauth_error(exc)
         return JSONResponse(_token_body(issued), headers=_NO_STORE)
@@ -254,7 +255,7 @@ class _Routes:
         if not self._is_own_authorize_url(authorize_url, request):
             return _detail(
                 400,
-                "redirect_uri must be an /oauth/authorize/ URL of this server "
+                f"redirect_uri must be an {AUTHORIZE_PATH} URL of this server "
                 "with a known client_id.",
             )
         email = query.get("sign_up_email", "").strip()
@@ -321,23 +322,23 @@ class _Routes:
         def field(name: str) -> str:
             value = _single(form, name)
             if not value:
-                raise OAuthError("invalid_request", f"Missing {name} parameter.")
+                raise TokenRequestError("invalid_request", f"Missing {name} parameter.")
             return value
 
         for name in _TOKEN_FIELDS:
             if len(form.get(name, [])) > 1:
-                raise OAuthError("invalid_request", f"The {name} parameter is repeated.")
+                raise TokenRequestError("invalid_request", f"The {name} parameter is repeated.")
         grant_type = field("grant_type")
         if grant_type not in _GRANTS:
-            raise OAuthError(
+            raise TokenRequestError(
                 "unsupported_grant_type",
                 "Only the authorization_code and refresh_token grants are supported.",
             )
         client = self.state.client(field("client_id"))
         if client is None:
-            raise OAuthError("invalid_client", "Unknown client_id.", status=401)
+            raise TokenRequestError("invalid_client", "Unknown client_id.", status=401)
         if not client.public:
-            raise OAuthError(
+            raise TokenRequestError(
                 "unauthorized_client",
                 'This client is not a public client; check "Public Client" in its settings.',
             )
@@ -348,7 +349,7 @@ class _Routes:
         redirect_uri = field("redirect_uri")
         verifier = field("code_verifier")
         if not is_pkce_value(verifier):
-            raise OAuthError(
+            raise TokenRequestError(
                 "invalid_request",
                 "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~.",
             )
@@ -423,7 +424,7 @@ def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _oauth_error(exc: OAuthError) -> Response:
+def _oauth_error(exc: TokenRequestError) -> Response:
     body = {"error": exc.error, "error_description": exc.description}
     return JSONResponse(body, status_code=exc.status, headers=_NO_STORE)
 

@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from ._routes import AUTHORIZE_PATH, SIGN_UP_PATH
+
 _TIMEOUT = 30.0
 _MAX_SLASH_REDIRECTS = 5
 
@@ -121,7 +123,7 @@ def consent(authorize_url: str, *, deny: bool, cookie: str | None) -> str:
         return page.location
     if page.status != 200:
         raise page.fail("the authorization page")
-    form = page.form("/oauth/authorize/")
+    form = page.form(AUTHORIZE_PATH)
     form.fields["decision"] = "deny" if deny else "approve"
     answer = _fetch("POST", urljoin(page.url, form.action), cookie=cookie, form=form.fields)
     if answer.status not in (302, 303):
@@ -134,7 +136,7 @@ def sign_up_and_consent(login_link: str, *, deny: bool) -> str:
     page = _get(login_link, None)
     if page.status != 200:
         raise page.fail("the sign-up page")
-    form = page.form("/sandbox/sign-up/")
+    form = page.form(SIGN_UP_PATH)
     answer = _fetch("POST", urljoin(page.url, form.action), form=form.fields)
     if answer.status != 303:
         raise answer.fail("the sign-up form")

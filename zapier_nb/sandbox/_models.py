@@ -43,7 +43,7 @@ class AuthRequest:
     user_id: int
 
 
-class OAuthError(Exception):
+class TokenRequestError(Exception):
     """An error answered by the token endpoint as RFC 6749 section 5.2 JSON."""
 
     def __init__(self, error: str, description: str, status: int = 400) -> None:

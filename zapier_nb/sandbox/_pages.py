@@ -6,6 +6,14 @@ from collections.abc import Iterable
 from html import escape
 
 from ._models import SCOPE_DESCRIPTIONS
+from ._routes import (
+    AUTHORIZE_PATH,
+    CALLBACK_PATH,
+    CHECK_PATH,
+    LOGIN_LINK_PATH,
+    SIGN_UP_PATH,
+    TOKEN_PATH,
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem;
@@ -61,7 +69,7 @@ def consent_page(
         f'(<span id="user-email">{escape(user_email)}</span>).</p>'
         f"<p><strong>{escape(app_name)}</strong> would like to:</p><ul>{items}</ul>"
         f"<p>You will then be sent back to <code>{escape(redirect_uri)}</code>.</p>"
-        '<form method="post" action="/oauth/authorize/">'
+        f'<form method="post" action="{AUTHORIZE_PATH}">'
         f'<input type="hidden" name="transaction" value="{escape(transaction)}">'
         '<button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="deny">Deny</button>'
@@ -86,7 +94,7 @@ def sign_up_page(
         submit = "Create account"
     body = (
         f"<h1>{escape(title)}</h1>{intro}"
-        '<form method="post" action="/sandbox/sign-up/">'
+        f'<form method="post" action="{SIGN_UP_PATH}">'
         f'<input type="hidden" name="t" value="{escape(ticket)}">'
         f'<label>First name <input name="first_name" value="{escape(first_name)}"></label>'
         f'<label>Last name <input name="last_name" value="{escape(last_name)}"></label>'
@@ -143,11 +151,11 @@ def callback_page(*, code: str | None, error: str | None, description: str | Non
 
 def index_page(base_url: str) -> str:
     endpoints = (
-        ("GET", "/oauth/authorize/", "consent screen (authorization code + PKCE S256)"),
-        ("POST", "/oauth/token/", "token endpoint: authorization_code and refresh_token grants"),
-        ("GET", "/api/v2/auth/check/", "who am I, with x-api-key or a Bearer token"),
-        ("GET", "/api/v2/auth/login-link/", "quick account creation link"),
-        ("GET", "/sandbox/callback/", "a redirect URI that shows the code to copy"),
+        ("GET", AUTHORIZE_PATH, "consent screen (authorization code + PKCE S256)"),
+        ("POST", TOKEN_PATH, "token endpoint: authorization_code and refresh_token grants"),
+        ("GET", CHECK_PATH, "who am I, with x-api-key or a Bearer token"),
+        ("GET", LOGIN_LINK_PATH, "quick account creation link"),
+        ("GET", CALLBACK_PATH, "a redirect URI that shows the code to copy"),
     )
     rows = "".join(
         f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"

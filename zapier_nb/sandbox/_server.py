@@ -141,7 +141,7 @@ class Sandbox:
 
     @property
     def redirect_uri(self) -> str:
-        return self.base_url + "/sandbox/callback/"
+        return self._state.callback_uri
 
     @property
     def api_key(self) -> str:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from ._faults import FaultQueue
 from ._jwt import sign_hs256
-from ._models import AuthRequest, OAuthError, SandboxClient, SandboxUser
+from ._models import AuthRequest, SandboxClient, SandboxUser, TokenRequestError
 from ._pkce import verifier_matches
+from ._routes import CALLBACK_PATH
 
 COUNTER_KEYS: tuple[str, ...] = (
     "authorize",
@@ -26,8 +27,6 @@ COUNTER_KEYS: tuple[str, ...] = (
     "token:authorization_code",
     "token:refresh_token",
 )
-
-CALLBACK_PATH = "/sandbox/callback/"
 
 
 def new_secret(prefix: str) -> str:
@@ -272,34 +271,34 @@ class SandboxState:
         with self._lock:
             record = self._codes.get(code)
             if record is None:
-                raise OAuthError("invalid_grant", "The authorization code is invalid.")
+                raise TokenRequestError("invalid_grant", "The authorization code is invalid.")
             if record.used:
                 self._revoke_grant(code)
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_grant",
                     "The authorization code was already used; the tokens issued for it "
                     "are revoked.",
                 )
             if time.monotonic() >= record.expires_at:
-                raise OAuthError("invalid_grant", "The authorization code has expired.")
+                raise TokenRequestError("invalid_grant", "The authorization code has expired.")
             request = record.request
             if request.client_id != client_id:
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_grant", "The authorization code was issued to another client."
                 )
             if request.redirect_uri != redirect_uri:
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_grant",
                     "redirect_uri does not match the one used in the authorization request.",
                 )
             if not verifier_matches(verifier, request.code_challenge):
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_grant", "code_verifier does not match the code_challenge."
                 )
             record.used = True
             user = self._users.get(request.user_id)
             if user is None:
-                raise OAuthError("invalid_grant", "The user of this grant no longer exists.")
+                raise TokenRequestError("invalid_grant", "The user of this grant no longer exists.")
             return self._issue(user, client_id, request.scope, code, with_refresh=True)
 
     def refresh(self, client_id: str, refresh_token: str, scope: str | None) -> IssuedTokens:
@@ -307,24 +306,26 @@ class SandboxState:
             record = self._refresh.get(refresh_token)
             if record is not None and record.rotated and self.reuse_revokes_grant:
                 self._revoke_grant(record.grant)
-                raise OAuthError(
+                raise TokenRequestError(
                     "invalid_grant",
                     "The refresh token was already used; every token of this login is revoked.",
                 )
             if record is None or record.revoked:
-                raise OAuthError("invalid_grant", "The refresh token is invalid or revoked.")
+                raise TokenRequestError("invalid_grant", "The refresh token is invalid or revoked.")
             if record.client_id != client_id:
-                raise OAuthError("invalid_grant", "The refresh token was issued to another client.")
+                raise TokenRequestError(
+                    "invalid_grant", "The refresh token was issued to another client."
+                )
             granted = record.scope
             if scope is not None:
                 if not set(scope.split()) <= set(granted.split()) or not scope.split():
-                    raise OAuthError(
+                    raise TokenRequestError(
                         "invalid_scope", "The requested scope exceeds the scope granted."
                     )
                 granted = " ".join(dict.fromkeys(scope.split()))
             user = self._users.get(record.user_id)
             if user is None:
-                raise OAuthError("invalid_grant", "The user of this grant no longer exists.")
+                raise TokenRequestError("invalid_grant", "The user of this grant no longer exists.")
             rotate = self.rotate_refresh_tokens
             if rotate:
                 record.revoked = record.rotated = True

@@ -1,4 +1,4 @@
-"""Helpers for the secret audits that end every scenario of the cache, fault and load tests."""
+"""Helpers the tests share: playing a login, and searching what a scenario left for secrets."""
 
 from __future__ import annotations
 
@@ -7,12 +7,25 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_secrets
 
+from zapier_nb import Session
 from zapier_nb.sandbox import Sandbox
 
-# The toolkit's logger and the HTTP stack's, all at DEBUG while a test runs.
+# The toolkit's logger and the HTTP stack's, all at DEBUG while an audited test runs.
 AUDITED_LOGGERS = ("zapier_nb", "httpx2", "httpcore2")
+
+
+def log_in(session: Session, sandbox: Sandbox) -> None:
+    """Play the whole PKCE login: consent approved, the redirected URL pasted back."""
+    session.complete_login(sandbox.approve(session.begin_login()))
+
+
+def assert_no_secrets(texts: Iterable[str], sandbox: Sandbox) -> None:
+    secrets = sandbox.issued_secrets()
+    assert secrets, "the scenario should have produced secrets to look for"
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, f"a secret ({secret[:8]}...) leaked"
 
 
 def capture_everything(caplog: pytest.LogCaptureFixture) -> None:
