@@ -215,3 +215,50 @@ def test_login_link_refuses_a_non_email(oauth_session: Session, sandbox: Sandbox
     with pytest.raises(ConfigurationError, match="not an email"):
         oauth_session.login_link(first_name="A", last_name="B", email="nobody")
     assert sandbox.count("login_link") == 0
+
+
+def test_subscribers_hear_every_change_of_login_state(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    seen: list[str | None] = []
+
+    def record() -> None:
+        info = oauth_session.token_info
+        seen.append(None if info is None else oauth_session.auth_method)
+
+    unsubscribe = oauth_session.subscribe(record)
+    log_in(oauth_session, sandbox)  # begin_login, then the token arrives and OAuth is set
+    assert seen[-1] == "oauth"
+    before = len(seen)
+    oauth_session.refresh()
+    assert len(seen) > before
+    assert seen[-1] == "oauth"
+    oauth_session.logout()
+    assert seen[-1] is None
+    unsubscribe()
+    count = len(seen)
+    oauth_session.use_api_key(sandbox.api_key)
+    assert len(seen) == count
+
+
+def test_a_rejected_refresh_token_is_heard_as_a_logout(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    log_in(oauth_session, sandbox)
+    states: list[bool] = []
+    oauth_session.subscribe(lambda: states.append(oauth_session.token_info is not None))
+    sandbox.revoke_refresh_tokens()
+    with pytest.raises(SessionExpiredError):
+        oauth_session.refresh()
+    assert states == [False]
+
+
+def test_a_failing_subscriber_does_not_break_the_login(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    oauth_session.subscribe(broken)
+    log_in(oauth_session, sandbox)
+    assert oauth_session.check().email == "ada@example.com"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,8 @@ from ._store import TokenStore, default_cache_dir
 
 __all__ = ["AuthMethod", "Session", "get_session"]
 
+logger = logging.getLogger("zapier_nb")
+
 AuthMethod = Literal["api_key", "oauth"]
 
 _USER_AGENT = "zapier_nb/0.1"
@@ -124,6 +127,7 @@ class Session:
         # Absolute, so the clients need not join it to their base URL on every call.
         self._check_url = httpx.URL(f"{self._settings.base_url}{CHECK_PATH}")
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[], None]] = []
         self._api_key = api_key
         self._pending: _PendingLogin | None = None
         self._client: httpx.Client | None = None
@@ -145,6 +149,7 @@ class Session:
             leeway=refresh_leeway,
             store=store,
             timeout=timeout,
+            on_change=lambda _token: self._notify(),
         )
         self._bearer = BearerAuth(self._keeper)
         self._auth: httpx.Auth = NoCredentialsAuth()
@@ -214,6 +219,24 @@ class Session:
             f"client_id={self.client_id!r})"
         )
 
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback()` whenever the login state changes; returns the unsubscribe function.
+
+        It runs after a login, a key being set, a logout, a refresh (here or taken up from
+        another kernel), a login that ended, and a new login being begun. It runs on the
+        thread that made the change, possibly while the session holds a lock: it should
+        only read the session's state (`auth_method`, `token_info`, ...), never call the
+        API. An exception it raises is logged and ignored.
+        """
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
     # -- credentials --------------------------------------------------------------------
 
     def use_api_key(self, api_key: str) -> None:
@@ -239,6 +262,7 @@ class Session:
         pending = _PendingLogin(authorize_url(self.base_url, params), verifier, params.state)
         with self._lock:
             self._pending = pending
+        self._notify()
         return pending.url
 
     def complete_login(self, pasted: str) -> TokenInfo:
@@ -420,6 +444,14 @@ class Session:
         for client in (self._client, self._async_client):
             if client is not None:
                 client.auth = auth
+        self._notify()
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception as exc:
+                logger.warning("a session listener failed (%s); ignored", type(exc).__name__)
 
     def _oauth_settings(self) -> tuple[str, str]:
         client_id, redirect_uri = self._settings.client_id, self._settings.redirect_uri
