@@ -93,28 +93,31 @@ def fails(
 
 
 @pytest.mark.parametrize("flow", FLOWS)
-def test_a_5xx_on_a_due_refresh_is_retried(logged_in: Session, sandbox: Sandbox, flow: str) -> None:
+def test_a_503_with_retry_after_on_a_due_refresh_is_retried(
+    logged_in: Session, sandbox: Sandbox, flow: str
+) -> None:
     make_due(logged_in)
     before = access_token(logged_in)
-    sandbox.fail_next("token", status=502)
+    sandbox.fail_next("token", status=503, retry_after=0)
     assert check(logged_in, flow).success
     assert sandbox.count("token:refresh_token") == 2
     assert access_token(logged_in) != before
 
 
 @pytest.mark.parametrize("flow", FLOWS)
-def test_a_refresh_that_keeps_failing_keeps_the_login(
-    logged_in: Session, sandbox: Sandbox, flow: str, caught: list[BaseException]
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_a_due_refresh_is_not_resent_and_the_login_survives(
+    logged_in: Session, sandbox: Sandbox, flow: str, status: int, caught: list[BaseException]
 ) -> None:
     make_due(logged_in)
-    sandbox.fail_next("token", status=503, times=-1)
+    sandbox.fail_next("token", status=status, times=-1)
     error = fails(ServerError, logged_in, flow, caught)
     assert "try again" in str(error)
-    assert sandbox.count("token:refresh_token") == 2
+    assert sandbox.count("token:refresh_token") == 1  # the server may have acted on it
     assert logged_in.token_info is not None
     sandbox.clear_faults()
     assert check(logged_in, flow).success
-    assert sandbox.count("token:refresh_token") == 3
+    assert sandbox.count("token:refresh_token") == 2
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -326,11 +329,13 @@ def test_the_clock_offset_is_reset_and_checked(sandbox: Sandbox) -> None:
 
 def test_a_request_delayed_past_a_reset_touches_nothing(sandbox: Sandbox) -> None:
     """A straggler from an earlier test must not count against the next one."""
-    sandbox.fail_next("token", status=0, delay=0.3)
+    sandbox.fail_next("token", status=0, delay=2)
     form = {"grant_type": "refresh_token", "client_id": sandbox.client_id, "refresh_token": "x"}
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(httpx2.post, f"{sandbox.base_url}/oauth/token/", data=form, timeout=5)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while sandbox.count("token") == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the request is being held back by the fault
         sandbox.reset()
         with pytest.raises(httpx2.TransportError):
             answer.result()

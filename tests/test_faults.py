@@ -9,6 +9,7 @@ from helpers import log_in
 
 from zapier_nb import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     PermissionDeniedError,
     RateLimitError,
@@ -31,14 +32,36 @@ def quick(sandbox: Sandbox) -> Session:
     )
 
 
-def test_one_500_from_the_token_endpoint_is_retried(
+def test_a_500_from_the_token_endpoint_is_not_resent(
     oauth_session: Session, sandbox: Sandbox
 ) -> None:
     redirected = sandbox.approve(oauth_session.begin_login())
     sandbox.fail_next("token", status=500)
+    with pytest.raises(ServerError, match="try again"):
+        oauth_session.complete_login(redirected)
+    assert sandbox.count("token") == 1
+    oauth_session.complete_login(redirected)  # this fault came before the code was used
+    assert oauth_session.check().success
+
+
+def test_a_503_with_retry_after_from_the_token_endpoint_is_retried(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    redirected = sandbox.approve(oauth_session.begin_login())
+    sandbox.fail_next("token", status=503, retry_after=0.1)
     oauth_session.complete_login(redirected)
     assert sandbox.count("token") == 2
     assert oauth_session.check().success
+
+
+def test_a_retry_after_longer_than_a_few_seconds_is_left_to_the_caller(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    redirected = sandbox.approve(oauth_session.begin_login())
+    sandbox.fail_next("token", status=429, retry_after=120)
+    with pytest.raises(RateLimitError):
+        oauth_session.complete_login(redirected)
+    assert sandbox.count("token") == 1
 
 
 def test_a_token_endpoint_that_keeps_failing_gives_a_server_error(
@@ -50,7 +73,7 @@ def test_a_token_endpoint_that_keeps_failing_gives_a_server_error(
         quick.complete_login(redirected)
     assert info.value.status_code == 503
     assert info.value.body["error"] == "temporarily_unavailable"
-    assert sandbox.count("token") == 2
+    assert sandbox.count("token") == 1
     sandbox.clear_faults()
     quick.complete_login(redirected)
     assert quick.auth_method == "oauth"
@@ -127,7 +150,7 @@ def test_a_connection_refused_says_to_check_the_url() -> None:
     assert "k" * 20 not in str(info.value)
 
 
-@pytest.mark.parametrize(("status", "error"), [(429, RateLimitError), (403, PermissionDeniedError)])
+@pytest.mark.parametrize(("status", "error"), [(403, PermissionDeniedError), (404, APIStatusError)])
 def test_client_errors_map_to_their_classes_and_are_not_retried(
     quick: Session, sandbox: Sandbox, status: int, error: type[Exception]
 ) -> None:
@@ -135,3 +158,15 @@ def test_client_errors_map_to_their_classes_and_are_not_retried(
     with pytest.raises(error):
         quick.check()
     assert sandbox.count("check") == 1
+
+
+def test_a_429_on_a_get_is_retried_and_a_lasting_one_is_a_rate_limit_error(
+    quick: Session, sandbox: Sandbox
+) -> None:
+    sandbox.fail_next("check", status=429, retry_after=0)
+    assert quick.check().success
+    assert sandbox.count("check") == 2
+    sandbox.fail_next("check", status=429, times=-1)
+    with pytest.raises(RateLimitError, match="Wait a little"):
+        quick.check()
+    assert sandbox.count("check") == 4

@@ -116,7 +116,7 @@ def test_a_wrong_api_key_in_the_widget_says_so(kernel: Kernel, sandbox: Sandbox)
     wrong = "sbx_key_definitely-wrong-key"
     k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": wrong})
     status = k.value("zapier-nb-status")
-    assert "API key was not accepted" in status
+    assert "Invalid API key. Copy the key again" in status
     assert wrong not in k.transcript()
     k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": sandbox.api_key})
     assert "Logged in as <b>ada@example.com</b> with an API key" in k.value("zapier-nb-status")

@@ -71,7 +71,7 @@ EXPECTED = {
         "Email             ada@example.com",
         "Authenticated by  API key (x-api-key header)",
         "Email:   ada@example.com",
-        "The API key was not accepted",
+        "Invalid API key. Copy the key again",
     ],
     "02-oauth-pkce-login.ipynb": [
         "Authenticated by  OAuth 2.0 PKCE (Bearer token)",

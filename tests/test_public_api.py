@@ -27,6 +27,7 @@ EXPECTED_PUBLIC_NAMES = [
     "Session",
     "SessionExpiredError",
     "StateMismatchError",
+    "TokenCacheError",
     "TokenInfo",
     "TokenResponse",
     "ZapierError",

@@ -58,8 +58,12 @@ def test_pasting_a_bare_code_or_a_quoted_url_logs_in(
     oauth_session: Session, sandbox: Sandbox, form: str
 ) -> None:
     redirected = sandbox.approve(oauth_session.begin_login())
-    code = query(redirected)["code"]
-    pasted = {"bare": f"  {code}\n", "code=": f"code={code}", "quoted-url": f'"{redirected}"\n'}
+    code, state = query(redirected)["code"], query(redirected)["state"]
+    pasted = {
+        "bare": f"  {code}\n",
+        "code=": f"code={code}&state={state}",
+        "quoted-url": f'"{redirected}"\n',
+    }
     oauth_session.complete_login(pasted[form])
     assert oauth_session.check().email == "ada@example.com"
 

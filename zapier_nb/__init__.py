@@ -31,14 +31,15 @@ from ._errors import (
     ServerError,
     SessionExpiredError,
     StateMismatchError,
+    TokenCacheError,
     ZapierError,
 )
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
     from ._session import Session, get_session
 
-__version__ = "0.1.0"
 
 _LAZY = {
     "CheckAuthResponse": "._models",
@@ -91,6 +92,7 @@ __all__ = [
     "Session",
     "SessionExpiredError",
     "StateMismatchError",
+    "TokenCacheError",
     "TokenInfo",
     "TokenResponse",
     "ZapierError",

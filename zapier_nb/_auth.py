@@ -1,41 +1,49 @@
 """httpx auth flows: the API key header, and a bearer token that refreshes itself.
 
-The bearer flow refreshes before expiry and once more on a 401, retrying the
-request once. Refreshes are single-flight across threads and asyncio tasks: a
-caller re-checks the token after taking the lock, so N callers that find it
-expired cause one refresh request. Across processes the `TokenKeeper`'s cache
-lock does the same.
+The bearer flow refreshes before expiry and once more on a 401, retrying the request
+once. Its protocol is written once, as a generator of steps (`BearerAuth._steps`):
+requests to send, and the points where a lock is taken or let go. Two drivers run it,
+one with a thread lock and the cache's file lock for `httpx.Client`, one with a task
+lock and the polled file lock for `httpx.AsyncClient`, as httpx wraps one `auth_flow`
+in a sync and an async driver. Under the lock the token is checked again, so N callers
+that find it expired cause one refresh request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
+import enum
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from ._errors import LoginRequiredError
 from ._http import httpx
 from ._keeper import TokenKeeper
 from ._models import Token
 
-__all__ = ["ApiKeyAuth", "BearerAuth", "NoCredentialsAuth"]
+if TYPE_CHECKING:
+    import asyncio
 
-logger = logging.getLogger("zapier_nb")
+__all__ = ["ApiKeyAuth", "BearerAuth", "Lock", "NoCredentialsAuth"]
 
 _LOCK_POLL_SECONDS = 0.002
 
 
 class ApiKeyAuth(httpx.Auth):
-    """Sends the key in the `x-api-key` header."""
+    """Sends the key in the `x-api-key` header. The key shows in no repr."""
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: SecretStr) -> None:
         self._api_key = api_key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self._api_key
+        request.headers["x-api-key"] = self._api_key.get_secret_value()
         yield request
+
+    def secret(self) -> str:
+        return self._api_key.get_secret_value()
 
     def __repr__(self) -> str:
         return "ApiKeyAuth(api_key='***')"
@@ -52,6 +60,18 @@ class NoCredentialsAuth(httpx.Auth):
         yield request  # pragma: no cover
 
 
+class Lock(enum.Enum):
+    """What the bearer flow's steps ask of a driver besides sending a request."""
+
+    ACQUIRE = "take the in-process lock"
+    ACQUIRE_INTERPROCESS = "take the token cache's lock"
+    RELEASE = "let go of every lock taken"
+
+
+Step = httpx.Request | Lock
+Steps = Generator[Step, httpx.Response, None]
+
+
 class BearerAuth(httpx.Auth):
     """`Authorization: Bearer` with refresh before expiry and once on a 401."""
 
@@ -59,68 +79,129 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, keeper: TokenKeeper) -> None:
         self._keeper = keeper
-        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        self._task_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
 
     def __repr__(self) -> str:
         return "BearerAuth(access_token='***')"
 
-    @staticmethod
-    def _authorize(request: httpx.Request, token: Token) -> httpx.Request:
-        request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
-        return request
+    # -- the protocol, once -----------------------------------------------------------
 
-    def refresh_now(self, send: Callable[[httpx.Request], httpx.Response]) -> Token:
-        """Refresh outside any request, through the same single-flight steps as the flow."""
-        flow = self._sync_refresh(lambda token: True)
-        try:
-            request = next(flow)
-            while True:
-                request = flow.send(send(request))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        finally:
-            flow.close()
-
-    def _sync_refresh(
-        self, needed: Callable[[Token], bool]
-    ) -> Generator[httpx.Request, httpx.Response, Token]:
+    def _steps(self, request: httpx.Request) -> Steps:
         keeper = self._keeper
-        with keeper.lock:
-            token = keeper.current()
-            if not needed(token):
-                return token
-            with keeper.shared():
-                token = keeper.reconcile()
-                if needed(token):
-                    response = yield keeper.refresh_request(token)
-                    response.read()
-                    token = keeper.adopt(response, token)
-            return token
+        token = keeper.current()
+        if keeper.refresh_due(token):
+            token = yield from self._refresh_steps(keeper.refresh_due)
+        response = yield _authorized(request, token)
+        if response.status_code != 401:
+            return
+        rejected = token
+        token = yield from self._refresh_steps(lambda current: current is rejected)
+        yield _authorized(request, token)
+
+    def _refresh_steps(
+        self, needed: Callable[[Token], bool]
+    ) -> Generator[Step, httpx.Response, Token]:
+        """Refresh if still `needed` once the locks are held; another caller may have."""
+        keeper = self._keeper
+        yield Lock.ACQUIRE
+        token = keeper.current()
+        if needed(token):
+            yield Lock.ACQUIRE_INTERPROCESS
+            token = keeper.take_up_cached_token()
+            if needed(token):
+                response = yield keeper.refresh_request(token)
+                token = keeper.accept_refresh(response, token)
+        yield Lock.RELEASE
+        return token
+
+    def _refresh_now_steps(self) -> Steps:
+        yield from self._refresh_steps(lambda _token: True)
+
+    # -- the drivers --------------------------------------------------------------------
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         if self.requires_request_body:
             request.read()
-        token = self._keeper.current()
-        if self._keeper.refresh_due(token):
-            token = yield from self._sync_refresh(self._keeper.refresh_due)
-        response = yield self._authorize(request, token)
-        if response.status_code != 401:
+        yield from self._drive(self._steps(request), request)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self.requires_request_body:
+            await request.aread()
+        steps = self._steps(request)
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                step = next(steps)
+                while True:
+                    if isinstance(step, httpx.Request):
+                        response = yield step
+                        if step is not request or response.status_code == 401:
+                            # Read, so the connection goes back to the pool before any wait.
+                            await response.aread()
+                        step = steps.send(response)
+                        continue
+                    if step is Lock.ACQUIRE:
+                        await held.enter_async_context(self._task_lock())
+                    elif step is Lock.ACQUIRE_INTERPROCESS:
+                        await held.enter_async_context(self._keeper.ainterprocess_lock())
+                    else:
+                        await held.aclose()
+                    step = next(steps)
+            except StopIteration:
+                return
+            finally:
+                steps.close()
+
+    def _drive(
+        self, steps: Steps, request: httpx.Request | None
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """The sync driver: thread lock and blocking file lock."""
+        with contextlib.ExitStack() as held:
+            try:
+                step = next(steps)
+                while True:
+                    if isinstance(step, httpx.Request):
+                        response = yield step
+                        if step is not request or response.status_code == 401:
+                            # Read, so the connection goes back to the pool before any wait.
+                            response.read()
+                        step = steps.send(response)
+                        continue
+                    if step is Lock.ACQUIRE:
+                        held.enter_context(self._keeper.lock)
+                    elif step is Lock.ACQUIRE_INTERPROCESS:
+                        held.enter_context(self._keeper.interprocess_lock())
+                    else:
+                        held.close()
+                    step = next(steps)
+            except StopIteration:
+                return
+            finally:
+                steps.close()
+
+    def refresh_now(self, send: Callable[[httpx.Request], httpx.Response]) -> None:
+        """Refresh outside any request, through the same steps and sync driver."""
+        flow = self._drive(self._refresh_now_steps(), None)
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(send(request))
+        except StopIteration:
             return
-        # Give the connection back before queueing for the lock: with a full pool the
-        # refresh request would otherwise wait for connections its waiters hold.
-        response.read()
-        rejected = token
-        token = yield from self._sync_refresh(lambda current: current is rejected)
-        yield self._authorize(request, token)
+        finally:
+            flow.close()
 
     @contextlib.asynccontextmanager
-    async def _async_guard(self) -> AsyncIterator[None]:
+    async def _task_lock(self) -> AsyncIterator[None]:
+        import asyncio  # here, so that sync-only use never pays for importing asyncio
+
         loop = asyncio.get_running_loop()
-        task_lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        task_lock = self._task_locks.setdefault(loop, asyncio.Lock())
         async with task_lock:
             # The thread lock is polled, never awaited in a worker thread, so that a
             # cancelled task cannot leave it held.
@@ -131,34 +212,7 @@ class BearerAuth(httpx.Auth):
             finally:
                 self._keeper.lock.release()
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if self.requires_request_body:
-            await request.aread()
-        keeper = self._keeper
-        token = keeper.current()
-        if keeper.refresh_due(token):
-            async with self._async_guard():
-                token = keeper.current()
-                if keeper.refresh_due(token):
-                    async with keeper.ashared():
-                        token = keeper.reconcile()
-                        if keeper.refresh_due(token):
-                            response = yield keeper.refresh_request(token)
-                            await response.aread()
-                            token = keeper.adopt(response, token)
-        response = yield self._authorize(request, token)
-        if response.status_code != 401:
-            return
-        await response.aread()
-        async with self._async_guard():
-            current = keeper.current()
-            if current is token:
-                async with keeper.ashared():
-                    current = keeper.reconcile()
-                    if current is token:
-                        response = yield keeper.refresh_request(current)
-                        await response.aread()
-                        current = keeper.adopt(response, current)
-        yield self._authorize(request, current)
+
+def _authorized(request: httpx.Request, token: Token) -> httpx.Request:
+    request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+    return request

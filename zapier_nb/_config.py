@@ -92,9 +92,12 @@ class Settings:
 
 
 def is_loopback(host: str) -> bool:
-    """True for localhost names and loopback addresses, the only places plain http is allowed."""
+    """True for `localhost` and loopback addresses, the only places plain http is allowed.
+
+    Other names under `.localhost` are not trusted: nothing here resolves them.
+    """
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -111,6 +114,14 @@ def normalize_base_url(url: str) -> str:
             f"The base URL {url!r} is not an http(s) URL. Use https://actions.zapier.com, "
             "or the URL the sandbox printed."
         )
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise ConfigurationError(
+            f"The base URL {shown!r} carries a user name or password, which would be sent to "
+            "the server and shown in messages. Remove it: the API key or the OAuth login "
+            "are the credentials."
+        )
+    _check_authority(url, parts.netloc, parts.hostname)
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"The base URL {url!r} uses plain http, which would send credentials unencrypted. "
@@ -119,6 +130,22 @@ def normalize_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigurationError(f"The base URL {url!r} must not have a query or fragment.")
     return url
+
+
+def _check_authority(url: str, netloc: str, hostname: str) -> None:
+    """Refuse a host part that the URL parser reads differently from an HTTP client."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port, valid = None, False
+    else:
+        host = f"[{hostname}]" if ":" in hostname else hostname
+        valid = netloc.lower() in (host, f"{host}:{port}" if port is not None else host)
+    if not valid:
+        raise ConfigurationError(
+            f"The base URL {url!r} has a malformed host or port ({netloc!r}). Write it as "
+            "https://host or http://127.0.0.1:PORT."
+        )
 
 
 def _check_redirect_uri(uri: str) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ._models import CheckAuthResponse, TokenInfo
-from ._session import Session
+
+if TYPE_CHECKING:
+    from ._session import Session
 
 __all__ = [
     "ResultTable",

@@ -1,12 +1,40 @@
 """The error tree: every error the toolkit raises derives from `ZapierError`.
 
-Each message says what failed and what to do next. No message, repr or
-attribute holds a secret: server bodies are kept only after redaction.
+    ZapierError
+    ├── ConfigurationError ············ also a ValueError
+    │   └── TokenCacheError
+    ├── LoginRequiredError
+    ├── LoginError
+    │   ├── StateMismatchError
+    │   ├── AuthorizationError
+    │   │   └── ConsentDeniedError
+    │   └── InvalidCodeError ·········· also an OAuthError
+    ├── APIStatusError
+    │   ├── OAuthError
+    │   │   ├── InvalidCodeError ······ (the same class as above)
+    │   │   └── SessionExpiredError ··· also an AuthenticationError
+    │   ├── AuthenticationError (401)
+    │   │   └── SessionExpiredError ··· (the same class as above)
+    │   ├── PermissionDeniedError (403)
+    │   ├── RateLimitError (429)
+    │   └── ServerError (5xx)
+    ├── ResponseValidationError
+    └── APIConnectionError
+        └── APITimeoutError
+
+The three joins (dotted) let one except clause catch an error by what it means: a bad
+setting is a ValueError; a rejected code is a failed login and an OAuth answer; a
+rejected refresh token is an OAuth answer and lost authentication.
+
+Each message says what failed and what to do next. No message, repr or attribute holds
+a secret: server bodies are kept only after redaction.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ._redact import redact
 
 __all__ = [
     "APIConnectionError",
@@ -26,6 +54,7 @@ __all__ = [
     "ServerError",
     "SessionExpiredError",
     "StateMismatchError",
+    "TokenCacheError",
     "ZapierError",
 ]
 
@@ -43,6 +72,10 @@ class ZapierError(Exception):
 
 class ConfigurationError(ZapierError, ValueError):
     """The session was given settings it cannot use (a missing client id, a plain-http URL)."""
+
+
+class TokenCacheError(ConfigurationError):
+    """The on-disk token cache cannot be used safely (its folder or lock is not private)."""
 
 
 class LoginRequiredError(ZapierError):
@@ -71,14 +104,14 @@ class ConsentDeniedError(AuthorizationError):
 
 
 class APIStatusError(ZapierError):
-    """The server answered with an error status. `body` is its (redacted) answer."""
+    """The server answered with an error status. `body` is its answer, secret fields masked."""
 
     def __init__(
         self, message: str, *, status_code: int, body: Any = None, method: str = "", path: str = ""
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body
+        self.body = redact(body)
         self.method = method
         self.path = path
 
@@ -131,7 +164,7 @@ class ResponseValidationError(ZapierError):
 
     def __init__(self, message: str, *, body: Any = None) -> None:
         super().__init__(message)
-        self.body = body
+        self.body = redact(body)
 
 
 class APIConnectionError(ZapierError):
@@ -182,3 +215,9 @@ def _server_detail(body: Any) -> str:
             if isinstance(value, str) and value:
                 return value.rstrip(".")
     return ""
+
+
+# Tracebacks and reprs name the classes where users import them from.
+for _name in __all__:
+    globals()[_name].__module__ = "zapier_nb"
+del _name

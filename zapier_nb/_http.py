@@ -1,15 +1,16 @@
 """The one module that imports the HTTP library; transport policy lives here.
 
-Retries: GETs are retried after a 5xx or any transport error. Token requests are
-retried after a 5xx or a failure to connect, but not after the request may have
-reached the server (a read timeout, a dropped answer): a refresh the server did
-perform would have rotated the refresh token, and sending the old one again
-would end the login.
+Retries follow one rule: a request is sent again only when the first one cannot have
+changed anything. GETs are retried after a 5xx, a 429 or any transport error. Anything
+else (a token grant, executing an action) is retried only when it never reached the
+server (the connection failed) or when the server said it did not act and when to come
+back (429 or 503 with a `Retry-After` of a few seconds). Never after a timeout, a
+dropped answer or another 5xx: a refresh the server did perform has rotated the
+refresh token, and an action it did run must not run twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
@@ -24,6 +25,7 @@ from ._errors import APIConnectionError, APITimeoutError, ResponseValidationErro
 __all__ = [
     "AsyncRetryTransport",
     "RetryTransport",
+    "backoff_delay",
     "httpx",
     "json_or_none",
     "read_json",
@@ -34,50 +36,67 @@ logger = logging.getLogger("zapier_nb")
 
 _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 4.0
+# The longest Retry-After honoured by waiting; a longer one is the caller's to handle.
+_RETRY_AFTER_CAP = 5.0
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
-def _retryable_path(request: httpx.Request, token_path: str) -> bool:
-    return request.method in ("GET", "HEAD") or request.url.path == token_path
+def _retry_after(response: httpx.Response) -> float | None:
+    """The server's Retry-After in seconds, when given as a number."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
-def _may_retry_error(request: httpx.Request, exc: Exception) -> bool:
-    return request.method in ("GET", "HEAD") or isinstance(exc, _CONNECT_ERRORS)
+def _may_resend_after(request: httpx.Request, response: httpx.Response) -> bool:
+    if request.method in _IDEMPOTENT:
+        return response.status_code >= 500 or response.status_code == 429
+    if response.status_code not in (429, 503):
+        return False
+    seconds = _retry_after(response)
+    return seconds is not None and seconds <= _RETRY_AFTER_CAP
 
 
-def backoff_delay(attempt: int, retry_after: str | None = None) -> float:
-    """Exponential backoff with jitter; a server's Retry-After (seconds) wins, up to the cap."""
+def _may_resend_on_error(request: httpx.Request, exc: Exception) -> bool:
+    return request.method in _IDEMPOTENT or isinstance(exc, _CONNECT_ERRORS)
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter; a server's Retry-After wins, up to its cap."""
     if retry_after is not None:
-        with contextlib.suppress(ValueError):
-            return min(max(float(retry_after), 0.0), _BACKOFF_CAP)
+        return min(retry_after, _RETRY_AFTER_CAP)
     return min(_BACKOFF_BASE * 2.0**attempt, _BACKOFF_CAP) * random.uniform(0.5, 1.0)  # noqa: S311
 
 
 class RetryTransport(httpx.BaseTransport):
-    """Wraps a transport with bounded retries for idempotent and token requests."""
+    """Wraps a transport with bounded retries of requests that cannot have acted."""
 
-    def __init__(self, inner: httpx.BaseTransport, *, max_retries: int, token_path: str) -> None:
+    def __init__(self, inner: httpx.BaseTransport, *, max_retries: int) -> None:
         self._inner = inner
         self._max_retries = max_retries
-        self._token_path = token_path
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        retryable = _retryable_path(request, self._token_path)
         for attempt in range(self._max_retries + 1):
-            last = attempt == self._max_retries or not retryable
+            last = attempt == self._max_retries
             try:
                 response = self._inner.handle_request(request)
             except httpx.TransportError as exc:
-                if last or not _may_retry_error(request, exc):
+                if last or not _may_resend_on_error(request, exc):
                     raise
                 _log_retry(request, type(exc).__name__, attempt)
                 time.sleep(backoff_delay(attempt))
                 continue
-            if response.status_code < 500 or last:
+            if last or not _may_resend_after(request, response):
                 return response
             response.close()
             _log_retry(request, f"HTTP {response.status_code}", attempt)
-            time.sleep(backoff_delay(attempt, response.headers.get("retry-after")))
+            time.sleep(backoff_delay(attempt, _retry_after(response)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -87,30 +106,28 @@ class RetryTransport(httpx.BaseTransport):
 class AsyncRetryTransport(httpx.AsyncBaseTransport):
     """The asynchronous twin of `RetryTransport`."""
 
-    def __init__(
-        self, inner: httpx.AsyncBaseTransport, *, max_retries: int, token_path: str
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, max_retries: int) -> None:
         self._inner = inner
         self._max_retries = max_retries
-        self._token_path = token_path
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        retryable = _retryable_path(request, self._token_path)
+        import asyncio  # here, so that sync-only use never pays for importing asyncio
+
         for attempt in range(self._max_retries + 1):
-            last = attempt == self._max_retries or not retryable
+            last = attempt == self._max_retries
             try:
                 response = await self._inner.handle_async_request(request)
             except httpx.TransportError as exc:
-                if last or not _may_retry_error(request, exc):
+                if last or not _may_resend_on_error(request, exc):
                     raise
                 _log_retry(request, type(exc).__name__, attempt)
                 await asyncio.sleep(backoff_delay(attempt))
                 continue
-            if response.status_code < 500 or last:
+            if last or not _may_resend_after(request, response):
                 return response
             await response.aclose()
             _log_retry(request, f"HTTP {response.status_code}", attempt)
-            await asyncio.sleep(backoff_delay(attempt, response.headers.get("retry-after")))
+            await asyncio.sleep(backoff_delay(attempt, _retry_after(response)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:

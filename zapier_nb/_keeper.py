@@ -1,4 +1,4 @@
-"""The OAuth token a session holds, and the refresh protocol around it.
+"""The OAuth token a session holds, and the refresh protocol's state around it.
 
 `TokenKeeper` turns token-endpoint answers into state, ends the session when a
 refresh token is rejected, and, with a token cache, keeps the state in step with
@@ -14,23 +14,26 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
-from ._errors import LoginRequiredError, SessionExpiredError, ZapierError, error_for_status
-from ._http import httpx, json_or_none, read_json
-from ._models import RefreshTokenRequest, Token, TokenResponse, parse_response
-from ._oauth import TOKEN_PATH, token_error
-from ._redact import redact
+from ._errors import LoginRequiredError, SessionExpiredError, TokenCacheError, ZapierError
+from ._grants import read_token_answer, refresh_request
+from ._http import httpx
+from ._models import Token
+from ._oauth import TOKEN_PATH
 from ._store import TokenStore
 
-__all__ = ["TokenKeeper", "token_failure"]
+__all__ = ["TokenKeeper"]
 
 logger = logging.getLogger("zapier_nb")
+
+_Ended = SessionExpiredError | LoginRequiredError
 
 
 class TokenKeeper:
     """Holds the OAuth token and turns token-endpoint answers into new state.
 
-    With a store, every change is written to the token cache, and `reconcile()`
-    (called under the cache's lock) takes up a token another process wrote.
+    With a store, every change is written to the token cache, and
+    `take_up_cached_token()` (called under the cache's lock) takes up a token another
+    process wrote. `on_change` hears every change of the token.
     """
 
     def __init__(
@@ -40,7 +43,7 @@ class TokenKeeper:
         client_id: str,
         leeway: float,
         clock: Callable[[], float] = time.time,
-        on_change: Callable[[Token | None], None] | None = None,
+        on_change: Callable[[], None] | None = None,
         store: TokenStore | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -54,9 +57,9 @@ class TokenKeeper:
         self._on_change = on_change
         self._store = store
         self._token: Token | None = None
-        self._ended: SessionExpiredError | LoginRequiredError | None = None
+        self._ended: _Ended | None = None
         # The token last read from or written to the cache: a cached token that differs
-        # from it was written by another process.
+        # from it was written by another process. None: no other process can hold ours.
         self._synced: Token | None = None
 
     @property
@@ -67,23 +70,18 @@ class TokenKeeper:
     def store(self) -> TokenStore | None:
         return self._store
 
-    def set(
-        self,
-        token: Token | None,
-        *,
-        ended: SessionExpiredError | LoginRequiredError | None = None,
-    ) -> None:
+    def set(self, token: Token | None, *, ended: _Ended | None = None) -> None:
         self._token = token
         self._ended = ended
         if self._on_change is not None:
-            self._on_change(token)
+            self._on_change()
 
     def current(self) -> Token:
-        token = self._token
-        ended = self._ended
-        if token is None and isinstance(ended, LoginRequiredError):
-            raise LoginRequiredError(ended.message)
-        if token is None and isinstance(ended, SessionExpiredError):
+        """The token to use; raises the reason when there is none."""
+        token, ended = self._token, self._ended
+        if token is not None:
+            return token
+        if isinstance(ended, SessionExpiredError):
             raise SessionExpiredError(
                 ended.message,
                 status_code=ended.status_code,
@@ -91,11 +89,11 @@ class TokenKeeper:
                 error_description=ended.error_description,
                 path=TOKEN_PATH,
             )
-        if token is None:
-            raise LoginRequiredError(
-                "This session is not logged in. Log in with session.login() or %zapier_login."
-            )
-        return token
+        if ended is not None:
+            raise LoginRequiredError(ended.message)
+        raise LoginRequiredError(
+            "This session is not logged in. Log in with session.login() or %zapier_login."
+        )
 
     def refresh_due(self, token: Token) -> bool:
         return token.refresh_due(self._clock(), self._leeway)
@@ -114,25 +112,29 @@ class TokenKeeper:
         return True
 
     @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
+    def interprocess_lock(self) -> Iterator[None]:
         """The cache's lock across processes (nothing without a cache). Hold `lock` first."""
-        if self._store is None:
-            yield
-            return
-        with self._store.locked():
+        with contextlib.ExitStack() as held:
+            if self._store is not None:
+                try:
+                    held.enter_context(self._store.locked())
+                except TokenCacheError as exc:
+                    self._go_on_without_lock(exc)
             yield
 
     @contextlib.asynccontextmanager
-    async def ashared(self) -> AsyncIterator[None]:
-        """`shared()` for coroutines."""
-        if self._store is None:
-            yield
-            return
-        async with self._store.alocked():
+    async def ainterprocess_lock(self) -> AsyncIterator[None]:
+        """`interprocess_lock()` for coroutines."""
+        async with contextlib.AsyncExitStack() as held:
+            if self._store is not None:
+                try:
+                    await held.enter_async_context(self._store.alocked())
+                except TokenCacheError as exc:
+                    self._go_on_without_lock(exc)
             yield
 
-    def reconcile(self) -> Token:
-        """The token to use or refresh, after reading the cache (under `shared()`).
+    def take_up_cached_token(self) -> Token:
+        """The token to use or refresh, after reading the cache (under the lock).
 
         A cached token that another process wrote replaces this one: its refresh token
         is the live one when the server rotates them. A cache entry that vanished
@@ -151,8 +153,8 @@ class TokenKeeper:
                 "(a logout in another kernel, a refresh the server refused there, or the file "
                 "was deleted). Log in again (session.login() or %zapier_login)."
             )
-            self.set(None, ended=ended)
             self._synced = None
+            self.set(None, ended=ended)
             raise ended
         if cached is None or _same(cached, token):
             return token
@@ -160,24 +162,24 @@ class TokenKeeper:
             # Nothing was written since this process last synced: its own token is newer.
             return token
         logger.info("using the access token another process refreshed")
-        self.set(cached)
         self._synced = cached
+        self.set(cached)
         return cached
 
     def replace(self, token: Token) -> None:
         """A new login: hold it and cache it. Hold `lock`."""
-        with self.shared():
-            self.set(token)
+        self._synced = None
+        with self.interprocess_lock():
             self._persist(token)
+            self.set(token)
 
     def forget(self) -> None:
         """Drop the token and its cache entry. Hold `lock`."""
+        store, self._synced = self._store, None
         self.set(None)
-        self._synced = None
-        store = self._store
         if store is None or not store.exists():
             return
-        with self.shared():
+        with self.interprocess_lock():
             try:
                 store.delete()
             except OSError as exc:
@@ -187,18 +189,64 @@ class TokenKeeper:
                     exc.strerror or type(exc).__name__,
                 )
 
+    # -- the refresh grant ----------------------------------------------------------------
+
+    def refresh_request(self, token: Token) -> httpx.Request:
+        if token.refresh_token is None:
+            raise SessionExpiredError(
+                "The access token has expired and the server gave no refresh token. Log in again "
+                "(session.login() or %zapier_login).",
+                status_code=401,
+                error="no_refresh_token",
+                path=TOKEN_PATH,
+            )
+        logger.info("refreshing the access token")
+        return refresh_request(self._token_url, self._client_id, token.refresh_token, self._timeout)
+
+    def accept_refresh(self, response: httpx.Response, used: Token) -> Token:
+        """Take a refresh answer; a rejected refresh token ends the session."""
+        try:
+            token = read_token_answer(
+                response, grant_type="refresh_token", received_at=self._clock(), previous=used
+            )
+        except SessionExpiredError as error:
+            if self._token is used:
+                self._discard(used)
+                self.set(None, ended=error)
+            raise
+        self._persist(token)
+        self.set(token)
+        return token
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _go_on_without_lock(self, problem: TokenCacheError) -> None:
+        """Without the lock, only a token no other process can hold may be refreshed."""
+        if self._synced is not None:
+            raise TokenCacheError(
+                f"{problem.message} This login came from the cache, and refreshing it without "
+                "the lock could spend a refresh token another kernel is using, ending both "
+                "logins. Fix the folder, or log in again with token_cache='none'."
+            )
+        logger.warning(
+            "%s This session stops using the token cache; its login lasts as long as the kernel.",
+            problem.message,
+        )
+        self._store = None
+
     def _persist(self, token: Token) -> None:
         store = self._store
         if store is None:
             return
         try:
             store.save(token)
-        except OSError as exc:
+        except (OSError, TokenCacheError) as exc:
+            reason = exc.message if isinstance(exc, ZapierError) else exc.strerror
             logger.warning(
                 "could not write the token cache file %s (%s); this login will not outlive "
                 "the kernel",
                 store.path,
-                exc.strerror or type(exc).__name__,
+                reason or type(exc).__name__,
             )
             return
         self._synced = token
@@ -215,50 +263,6 @@ class TokenKeeper:
             return
         self._synced = None
 
-    def refresh_request(self, token: Token) -> httpx.Request:
-        if token.refresh_token is None:
-            raise SessionExpiredError(
-                "The access token has expired and the server gave no refresh token. Log in again "
-                "(session.login() or %zapier_login).",
-                status_code=401,
-                error="no_refresh_token",
-                path=TOKEN_PATH,
-            )
-        form = RefreshTokenRequest(client_id=self._client_id, refresh_token=token.refresh_token)
-        logger.info("refreshing the access token")
-        return httpx.Request(
-            "POST", self._token_url, data=form.form(), extensions={"timeout": self._timeout}
-        )
-
-    def adopt(self, response: httpx.Response, used: Token) -> Token:
-        """Take a refresh answer; a rejected refresh token ends the session."""
-        if response.status_code == 200:
-            body = read_json(response, what="the token refresh")
-            answer = parse_response(TokenResponse, body, what="the token refresh")
-            token = answer.to_token(self._clock(), previous=used)
-            self.set(token)
-            self._persist(token)
-            return token
-        error = token_failure(response, grant_type="refresh_token")
-        if isinstance(error, SessionExpiredError) and self._token is used:
-            self.set(None, ended=error)
-            self._discard(used)
-        raise error
-
 
 def _same(one: Token, other: Token) -> bool:
     return one.access_token.get_secret_value() == other.access_token.get_secret_value()
-
-
-def token_failure(response: httpx.Response, *, grant_type: str) -> ZapierError:
-    """The error for a token endpoint's non-200 answer, by grant and status."""
-    body = json_or_none(response)
-    if response.status_code >= 500:
-        return error_for_status(
-            response.status_code,
-            body=redact(body),
-            method="POST",
-            path=TOKEN_PATH,
-            hint="The token request failed on the server; try again in a moment.",
-        )
-    return token_error(response.status_code, body, grant_type=grant_type)

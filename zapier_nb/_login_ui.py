@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import getpass
+from typing import TYPE_CHECKING
 
-from ._session import Session
 from ._terminal import prompt_login
+
+if TYPE_CHECKING:
+    from ._session import Session
 
 __all__ = ["in_notebook", "login"]
 

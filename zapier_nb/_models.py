@@ -1,4 +1,8 @@
-"""Pydantic models of the requests and responses in the AI Actions auth documentation."""
+"""Pydantic models of the requests and responses in the AI Actions auth documentation.
+
+Each model is built the first time it is used (`defer_build`), so that creating a
+session costs no schema building for models it never touches.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ DEFAULT_SCOPE = "openid nla:exposed_actions:execute"
 class _Wire(BaseModel):
     """A server answer: unknown fields are tolerated and kept."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
 
 class CheckAuthResponse(_Wire):
@@ -94,7 +98,7 @@ class TokenResponse(_Wire):
 class Token(BaseModel):
     """The tokens a session holds. Secret fields never show in a repr."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     access_token: SecretStr
     refresh_token: SecretStr | None
@@ -111,7 +115,7 @@ class Token(BaseModel):
 class TokenInfo(BaseModel):
     """What may be shown about a login: who, which scopes, until when. Holds no secret."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     email: str | None
     name: str | None
@@ -125,7 +129,7 @@ class TokenInfo(BaseModel):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     def form(self) -> dict[str, str]:
         """The fields as sent on the wire, secrets revealed."""
@@ -168,19 +172,41 @@ class RefreshTokenRequest(_Request):
 
 
 class LoginLinkParams(_Request):
-    """Query of `/api/v2/auth/login-link/`; `redirect_uri` is the full authorize URL."""
+    """Query of `/api/v2/auth/login-link/`.
 
-    redirect_uri: str
+    Where the new user lands, usually the full authorize URL of a pending login, goes in
+    both spellings: the how-to page sends `redirect_uri`, the published V2 spec names it
+    `redirect_to`. Without it the server shows its own "login success" page.
+    """
+
     sign_up_first_name: str
     sign_up_last_name: str
     sign_up_email: str
+    redirect_uri: str | None = None
+    redirect_to: str | None = None
+
+    @classmethod
+    def landing_on(
+        cls, url: str | None, *, first_name: str, last_name: str, email: str
+    ) -> LoginLinkParams:
+        return cls(
+            sign_up_first_name=first_name,
+            sign_up_last_name=last_name,
+            sign_up_email=email,
+            redirect_uri=url,
+            redirect_to=url,
+        )
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def parse_response(model: type[M], body: Any, *, what: str) -> M:
-    """Validate a decoded JSON body; a mismatch names the field, never the values."""
+    """Validate a decoded JSON body; a mismatch names the field, never the values.
+
+    The error is raised outside the `except` block, with the body already masked in
+    this frame, so that a traceback showing local variables reveals no secret.
+    """
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -188,8 +214,9 @@ def parse_response(model: type[M], body: Any, *, what: str) -> M:
             f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}"
             for err in exc.errors(include_input=False, include_url=False)
         )
-        raise ResponseValidationError(
-            f"The server's answer to {what} does not match the API ({problems}). "
-            "Check that the base URL points at Zapier AI Actions; if it does, try again later.",
-            body=redact(body),
-        ) from None
+    body = redact(body)
+    raise ResponseValidationError(
+        f"The server's answer to {what} does not match the API ({problems}). "
+        "Check that the base URL points at Zapier AI Actions; if it does, try again later.",
+        body=body,
+    )

@@ -1,4 +1,9 @@
-"""OAuth 2.0 authorization code + PKCE for a public client, as pure functions (no I/O)."""
+"""OAuth 2.0 authorization code + PKCE for a public client, as pure functions (no I/O).
+
+A login starts as a `PendingLogin` (verifier, state, consent URL) and ends with the
+answer the user brings back: a paste, or a callback that carries `code` and `state`.
+Whatever completes it, `PendingLogin.code_from` is the one check of state and errors.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from pydantic import SecretStr
 
 from ._errors import (
     AuthorizationError,
@@ -18,22 +26,27 @@ from ._errors import (
     OAuthError,
     SessionExpiredError,
     StateMismatchError,
+    ZapierError,
+    error_for_status,
 )
-from ._models import AuthorizeParams, LoginLinkParams, OAuthErrorResponse
-from ._redact import redact
+from ._models import AuthorizeParams, OAuthErrorResponse, Token, TokenInfo
+from ._pkce import create_s256_challenge, generate_code_verifier, generate_state
 
 __all__ = [
     "AUTHORIZE_PATH",
     "CHECK_PATH",
     "LOGIN_LINK_PATH",
+    "MAX_ANSWER_LENGTH",
     "TOKEN_PATH",
     "PastedAnswer",
+    "PendingLogin",
     "authorize_url",
     "code_from_answer",
     "decode_jwt_claims",
-    "login_link_url",
     "parse_pasted_answer",
+    "start_login",
     "token_error",
+    "token_info",
 ]
 
 AUTHORIZE_PATH = "/oauth/authorize/"
@@ -41,9 +54,15 @@ TOKEN_PATH = "/oauth/token/"
 CHECK_PATH = "/api/v2/auth/check/"
 LOGIN_LINK_PATH = "/api/v2/auth/login-link/"
 
+# A redirected address is a few hundred characters; anything far longer is not one.
+MAX_ANSWER_LENGTH = 4096
+
 _STRIP = " \t\r\n\"'`<>"
 _WHITESPACE = re.compile(r"\s+")
-_BARE_CODE = re.compile(r"[A-Za-z0-9\-._~+/=%]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BARE_CODE = re.compile(r"[A-Za-z0-9\-._~+/%]+=*")
+_CODE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_PASTE_AGAIN = "Paste the code, or the whole address of the page you landed on after approving."
 
 
 def authorize_url(base_url: str, params: AuthorizeParams) -> str:
@@ -51,70 +70,162 @@ def authorize_url(base_url: str, params: AuthorizeParams) -> str:
     return f"{base_url}{AUTHORIZE_PATH}?{urlencode(params.form(), quote_via=quote)}"
 
 
-def login_link_url(base_url: str, params: LoginLinkParams) -> str:
-    """The quick-account-creation request URL."""
-    return f"{base_url}{LOGIN_LINK_PATH}?{urlencode(params.form(), quote_via=quote)}"
-
-
 @dataclass(frozen=True, repr=False)
 class PastedAnswer:
-    """What a user pasted back: a code, and the state and error the redirect carried."""
+    """What came back from the consent screen: a code, or an error, and the state.
+
+    `bare` is True for a code pasted alone, the only form allowed to come without state.
+    """
 
     code: str | None
     state: str | None = None
     error: str | None = None
     error_description: str | None = None
+    bare: bool = False
 
     def __repr__(self) -> str:
         code = "***" if self.code else None
         return f"PastedAnswer(code={code!r}, state={self.state!r}, error={self.error!r})"
 
 
-def parse_pasted_answer(text: str) -> PastedAnswer:
-    """Read a bare code, `code=...`, or a whole redirected URL (query or fragment)."""
+@dataclass(frozen=True, repr=False)
+class PendingLogin:
+    """A login begun and not yet completed. The verifier shows in no repr."""
+
+    url: str
+    state: str
+    client_id: str
+    redirect_uri: str
+    verifier: SecretStr
+
+    def __repr__(self) -> str:
+        return f"PendingLogin(url={self.url!r}, state={self.state!r})"
+
+    def code_from(self, answer: PastedAnswer) -> SecretStr:
+        """The code to exchange, once the answer is known to belong to this login."""
+        return SecretStr(code_from_answer(answer, self.state))
+
+
+def start_login(base_url: str, *, client_id: str, redirect_uri: str, scope: str) -> PendingLogin:
+    """A new PKCE login: a fresh verifier (S256) and state, and the consent URL."""
+    verifier = SecretStr(generate_code_verifier())
+    params = AuthorizeParams(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        code_challenge=create_s256_challenge(verifier.get_secret_value()),
+        state=generate_state(),
+    )
+    url = authorize_url(base_url, params)
+    return PendingLogin(url, params.state, client_id, redirect_uri, verifier)
+
+
+def parse_pasted_answer(text: object) -> PastedAnswer:
+    """Read a bare code, `code=...`, or a whole redirected URL (query or fragment).
+
+    The error, if any, is raised from this frame, which by then holds no copy of what
+    was pasted: a traceback that shows local variables reveals no code.
+    """
+    outcome = _read_answer(text)
+    del text
+    if isinstance(outcome, LoginError):
+        raise outcome
+    return outcome
+
+
+def _read_answer(text: object) -> PastedAnswer | LoginError:
+    if not isinstance(text, str):
+        return LoginError(f"Paste text, not {type(text).__name__}. {_PASTE_AGAIN}")
+    if len(text) > MAX_ANSWER_LENGTH:
+        return LoginError(
+            f"The pasted text is {len(text)} characters long; an address from the consent "
+            f"screen is far shorter. {_PASTE_AGAIN}"
+        )
+    if _CONTROL.search(text) or not _encodable(text):
+        return LoginError(f"The pasted text holds characters no address has. {_PASTE_AGAIN}")
     cleaned = _WHITESPACE.sub("", text.strip(_STRIP)).strip(_STRIP)
     if not cleaned:
-        raise LoginError(
-            "Nothing was pasted. Paste the code, or the whole address of the page you landed on "
-            "after approving."
+        return LoginError(f"Nothing was pasted. {_PASTE_AGAIN}")
+    if cleaned.count("://") > 1 or cleaned.count("code=") > 1:
+        return LoginError(
+            "The address seems to be pasted more than once. Clear the field and paste it once."
         )
-    if "=" not in cleaned and "://" not in cleaned:
+    if not any(mark in cleaned for mark in "=?#") and "://" not in cleaned:
         if not _BARE_CODE.fullmatch(cleaned):
-            raise LoginError(
-                "That does not look like an authorization code. Paste the code, or the whole "
-                "address of the page you landed on after approving."
-            )
-        return PastedAnswer(code=cleaned)
-    fields = _query_fields(cleaned)
-    answer = PastedAnswer(
-        code=fields.get("code"),
-        state=fields.get("state"),
-        error=fields.get("error"),
-        error_description=fields.get("error_description"),
-    )
-    if answer.code is None and answer.error is None:
-        raise LoginError(
+            return LoginError(f"That does not look like an authorization code. {_PASTE_AGAIN}")
+        return PastedAnswer(code=cleaned, bare=True)
+    return _answer_from_fields(_query_fields(cleaned))
+
+
+def _answer_from_fields(fields: dict[str, list[str]]) -> PastedAnswer | LoginError:
+    values = {
+        "code": list(dict.fromkeys(value for value in fields.get("code", []) if value)),
+        "state": list(dict.fromkeys(fields.get("state", []))),
+    }
+    if len(values["state"]) > 1 or len(values["code"]) > 1:
+        return LoginError(
+            "The pasted text carries two different answers (two codes or two states). Paste "
+            "the address of the page you landed on once, alone."
+        )
+    state = values["state"][0] if values["state"] else None
+    if state is not None and ("://" in state or "http" in state.lower()):
+        return LoginError(
+            "Another address is glued to the end of the pasted one. Clear the field and paste "
+            "the address once, alone."
+        )
+    code = values["code"][0] if values["code"] else None
+    error = _first(fields, "error")
+    if code is None and error is None:
+        return LoginError(
             "The pasted text has no code in it. After approving, copy the whole address of the "
             "page you land on (it contains 'code='), and paste it again."
         )
-    return answer
+    if code is not None and not _CODE.fullmatch(code):
+        return LoginError(
+            f"The code in the pasted text has characters a code never has. {_PASTE_AGAIN}"
+        )
+    return PastedAnswer(code, state, error, _first(fields, "error_description"))
 
 
-def _query_fields(text: str) -> dict[str, str]:
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = fields.get(name)
+    return values[0] if values else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _query_fields(text: str) -> dict[str, list[str]]:
+    """The `key=value` fields of an answer: the query and fragment of a URL (with or
+    without a scheme), or the text itself when it starts with the fields."""
     if "://" in text:
         parts = urlsplit(text)
-        raw = "&".join(p for p in (parts.query, parts.fragment) if p)
+        raw = [parts.query, parts.fragment]
     else:
-        raw = text.lstrip("?#")
-    fields: dict[str, str] = {}
-    for key, values in parse_qs(raw, keep_blank_values=False).items():
-        fields.setdefault(key, values[0])
-    return fields
+        cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
+        head, rest = (text, "") if cut < 0 else (text[:cut], text[cut + 1 :])
+        raw = [head if "=" in head else "", *rest.split("#")]
+    return parse_qs("&".join(part for part in raw if part), keep_blank_values=True)
 
 
 def code_from_answer(answer: PastedAnswer, expected_state: str | None) -> str:
-    """The code to exchange, after checking state and OAuth errors (RFC 6749 4.1.2)."""
-    if answer.state is not None and expected_state is not None and answer.state != expected_state:
+    """The code to exchange, after checking state and OAuth errors (RFC 6749 4.1.2).
+
+    An answer in `key=value` form must carry the state this login sent; only a bare
+    code may come without it.
+    """
+    if expected_state is not None and not answer.bare and answer.state != expected_state:
+        if not answer.state:
+            raise StateMismatchError(
+                "The pasted address carries no state, so it cannot be told apart from an "
+                "answer meant for someone else. Paste the whole address you landed on, or "
+                "only the code."
+            )
         raise StateMismatchError(
             "The pasted answer belongs to a different login attempt (its state does not match). "
             "Use the newest login link, approve, and paste the address you land on."
@@ -153,9 +264,21 @@ _TOKEN_HINTS = {
     "invalid_request": "The server found the token request malformed; please report this.",
 }
 
+GrantType = Literal["authorization_code", "refresh_token"]
 
-def token_error(status_code: int, body: Any, *, grant_type: str) -> OAuthError:
-    """Map a token endpoint's error answer to the error a user can act on."""
+
+def token_error(status_code: int, body: Any, *, grant_type: GrantType) -> ZapierError:
+    """The error for a token endpoint's non-200 answer, by grant and status."""
+    if status_code == 429:
+        return error_for_status(status_code, body=body, method="POST", path=TOKEN_PATH)
+    if status_code >= 500:
+        return error_for_status(
+            status_code,
+            body=body,
+            method="POST",
+            path=TOKEN_PATH,
+            hint="The token request failed on the server; try again in a moment.",
+        )
     try:
         parsed = OAuthErrorResponse.model_validate(body)
         error, description = parsed.error, parsed.error_description
@@ -166,7 +289,7 @@ def token_error(status_code: int, body: Any, *, grant_type: str) -> OAuthError:
         "status_code": status_code,
         "error": error,
         "error_description": description,
-        "body": redact(body),
+        "body": body,
         "path": TOKEN_PATH,
     }
     if error == "invalid_grant" and grant_type == "refresh_token":
@@ -191,6 +314,19 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
         payload = token.split(".")[1]
         padded = payload + "=" * (-len(payload) % 4)
         claims = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError, binascii.Error):
+    except (IndexError, ValueError, binascii.Error, RecursionError):
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def token_info(token: Token) -> TokenInfo:
+    """What may be shown about a token: the id_token's email and name, scopes, expiry."""
+    claims = decode_jwt_claims(token.id_token.get_secret_value()) if token.id_token else {}
+    email, name = claims.get("email"), claims.get("name")
+    return TokenInfo(
+        email=email if isinstance(email, str) else None,
+        name=name if isinstance(name, str) else None,
+        scope=token.scope,
+        expires_at=datetime.fromtimestamp(token.expires_at, UTC),
+        has_refresh_token=token.refresh_token is not None,
+    )

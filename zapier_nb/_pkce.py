@@ -11,7 +11,6 @@ __all__ = [
     "CODE_VERIFIER_MAX_LENGTH",
     "CODE_VERIFIER_MIN_LENGTH",
     "DEFAULT_VERIFIER_BYTES",
-    "S256",
     "create_s256_challenge",
     "generate_code_verifier",
     "generate_state",
@@ -20,7 +19,6 @@ __all__ = [
 
 CODE_VERIFIER_MIN_LENGTH = 43
 CODE_VERIFIER_MAX_LENGTH = 128
-S256 = "S256"
 # 64 random bytes give an 86-character verifier: 512 bits, twice the RFC's recommended 256.
 DEFAULT_VERIFIER_BYTES = 64
 _STATE_BYTES = 24

@@ -1,11 +1,20 @@
-"""Masking of secrets in server bodies, headers and text before they are kept or shown."""
+"""Masking of secrets in server bodies and text before they are kept or shown."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["MASK", "SECRET_FIELDS", "SECRET_HEADERS", "redact", "redact_headers", "scrub"]
+__all__ = [
+    "MASK",
+    "SECRET_FIELDS",
+    "SECRET_HEADERS",
+    "redact",
+    "scrub",
+    "scrub_value",
+    "scrubbed_errors",
+]
 
 MASK = "***"
 
@@ -40,14 +49,45 @@ def redact(value: Any, mask: Callable[[Any], Any] = lambda _secret: MASK) -> Any
     return value
 
 
-def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Mask the values of credential-bearing headers."""
-    return [(name, MASK if name.lower() in SECRET_HEADERS else value) for name, value in headers]
-
-
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """Replace every occurrence of the given secret values in free text."""
     for secret in secrets:
         if secret and len(secret) >= _MIN_SECRET_LENGTH:
             text = text.replace(secret, MASK)
     return text
+
+
+def scrub_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    """`scrub` applied to every string inside a JSON-like value (keys included)."""
+    wanted = [secret for secret in secrets if secret and len(secret) >= _MIN_SECRET_LENGTH]
+    if not wanted:
+        return value
+    if isinstance(value, str):
+        return scrub(value, wanted)
+    if isinstance(value, Mapping):
+        return {scrub_value(key, wanted): scrub_value(item, wanted) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(item, wanted) for item in value]
+    return value
+
+
+@contextlib.contextmanager
+def scrubbed_errors(secrets: Callable[[], Iterable[str | None]]) -> Iterator[None]:
+    """Mask the given secrets in the message, body and description of an escaping error.
+
+    A server may echo what it was sent; an error must still not carry it onward.
+    """
+    from ._errors import ZapierError
+
+    try:
+        yield
+    except ZapierError as exc:
+        known = list(secrets())
+        cleaned = scrub(exc.message, known)
+        if cleaned != exc.message:
+            exc.message = cleaned
+            exc.args = (cleaned,)
+        for attribute in ("body", "error_description"):
+            if getattr(exc, attribute, None) is not None:
+                setattr(exc, attribute, scrub_value(getattr(exc, attribute), known))
+        raise

@@ -1,17 +1,17 @@
-"""The session: credentials, the login flow, refreshing clients, and the API's auth calls."""
+"""The session: ties settings, credentials, the login protocol and the HTTP clients together."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -23,14 +23,11 @@ from ._config import (
     DEFAULT_TIMEOUT,
     Settings,
     TokenCacheSetting,
+    is_loopback,
     token_cache_choice,
 )
-from ._errors import (
-    ConfigurationError,
-    LoginError,
-    ZapierError,
-    error_for_status,
-)
+from ._errors import ConfigurationError, LoginError, TokenCacheError, error_for_status
+from ._grants import code_exchange_request, read_token_answer
 from ._http import (
     AsyncRetryTransport,
     RetryTransport,
@@ -39,52 +36,43 @@ from ._http import (
     read_json,
     translate_transport_errors,
 )
-from ._keeper import TokenKeeper, token_failure
+from ._keeper import TokenKeeper
 from ._logging import install_log_redaction
 from ._models import (
     DEFAULT_SCOPE,
-    AuthorizationCodeTokenRequest,
-    AuthorizeParams,
     CheckAuthResponse,
     LoginLinkParams,
     LoginLinkResponse,
-    Token,
     TokenInfo,
-    TokenResponse,
     parse_response,
 )
 from ._oauth import (
     CHECK_PATH,
     LOGIN_LINK_PATH,
     TOKEN_PATH,
-    authorize_url,
-    code_from_answer,
-    decode_jwt_claims,
+    PastedAnswer,
+    PendingLogin,
     parse_pasted_answer,
+    start_login,
+    token_info,
 )
-from ._pkce import create_s256_challenge, generate_code_verifier, generate_state
-from ._redact import scrub
-from ._store import TokenStore, default_cache_dir
+from ._redact import scrubbed_errors
+from ._version import __version__
 
-__all__ = ["AuthMethod", "Session", "get_session"]
+if TYPE_CHECKING:
+    from ._store import TokenStore
 
-logger = logging.getLogger("zapier_nb")
+__all__ = ["AuthMethod", "Session", "get_session", "replace_default_session"]
 
 AuthMethod = Literal["api_key", "oauth"]
 
-_USER_AGENT = "zapier_nb/0.1"
+logger = logging.getLogger("zapier_nb")
+
 _KEY_HINT = (
-    "The API key was not accepted. Copy it again from https://actions.zapier.com/credentials/ "
-    "(or from the sandbox's printout) and log in again."
+    "Copy the key again from https://actions.zapier.com/credentials/ (or from the sandbox's "
+    "printout) and log in again."
 )
 _TOKEN_HINT = "The access token was not accepted even after a refresh. Log in again."
-
-
-@dataclass(frozen=True, repr=False)
-class _PendingLogin:
-    url: str
-    verifier: str
-    state: str
 
 
 class Session:
@@ -116,7 +104,6 @@ class Session:
         install_log_redaction()
         self._settings = Settings(
             base_url=base_url or DEFAULT_BASE_URL,
-            api_key=api_key,
             client_id=client_id,
             redirect_uri=redirect_uri,
             timeout=timeout,
@@ -124,53 +111,51 @@ class Session:
             refresh_leeway=refresh_leeway,
         )
         self._scope = scope
-        # Absolute, so the clients need not join it to their base URL on every call.
-        self._check_url = httpx.URL(f"{self._settings.base_url}{CHECK_PATH}")
+        # Absolute, so the clients need not join them to their base URL on every call.
+        self._check_url = httpx.URL(f"{self.base_url}{CHECK_PATH}")
+        self._token_url = f"{self.base_url}{TOKEN_PATH}"
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
-        self._api_key = api_key
-        self._pending: _PendingLogin | None = None
+        self._pending: PendingLogin | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
-        cache = token_cache_choice(
-            token_cache, base_url=self._settings.base_url, directory=token_cache_dir
-        )
-        store = None
-        if cache.mode != "none" and client_id:
-            store = TokenStore(
-                cache.directory or default_cache_dir(),
-                base_url=self._settings.base_url,
-                client_id=client_id,
-                lock_wait=_lock_wait(timeout, max_retries),
-            )
+        cache = token_cache_choice(token_cache, base_url=self.base_url, directory=token_cache_dir)
         self._keeper = TokenKeeper(
-            base_url=self._settings.base_url,
+            base_url=self.base_url,
             client_id=client_id or "",
             leeway=refresh_leeway,
-            store=store,
+            store=_token_store(self._settings, cache.mode, cache.directory) if client_id else None,
             timeout=timeout,
-            on_change=lambda _token: self._notify(),
+            on_change=self._notify,
         )
         self._bearer = BearerAuth(self._keeper)
         self._auth: httpx.Auth = NoCredentialsAuth()
         if api_key:
-            self._auth = ApiKeyAuth(api_key)
+            self._auth = ApiKeyAuth(SecretStr(api_key))
         elif cache.mode == "read_write" and self._keeper.load_cached():
             self._auth = self._bearer
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> Session:
-        """Settings from `ZAPIER_*` variables; keyword arguments that are not None win."""
-        settings_fields = {"api_key", "client_id", "redirect_uri", "base_url"}
-        settings = Settings.from_env(**{k: v for k, v in overrides.items() if k in settings_fields})
-        rest = {k: v for k, v in overrides.items() if k not in settings_fields}
+    def from_settings(cls, settings: Settings, **options: Any) -> Session:
+        """A session for these settings; `options` are the constructor's other arguments
+        (`scope`, `token_cache`, `token_cache_dir`)."""
         return cls(
             api_key=settings.api_key,
             client_id=settings.client_id,
             redirect_uri=settings.redirect_uri,
             base_url=settings.base_url,
-            **rest,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            refresh_leeway=settings.refresh_leeway,
+            **options,
         )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Session:
+        """Settings from `ZAPIER_*` variables; keyword arguments that are not None win."""
+        named = {k: v for k, v in overrides.items() if k in _SETTINGS_FIELDS}
+        rest = {k: v for k, v in overrides.items() if k not in _SETTINGS_FIELDS}
+        return cls.from_settings(Settings.from_env(**named), **rest)
 
     # -- what the session is ------------------------------------------------------------
 
@@ -202,6 +187,11 @@ class Session:
         return None if store is None else store.path
 
     @property
+    def pending_login(self) -> PendingLogin | None:
+        """The login begun and not yet completed: its consent URL and state, if any."""
+        return self._pending
+
+    @property
     def pending_login_url(self) -> str | None:
         """The consent URL of the login begun and not yet completed, if any."""
         pending = self._pending
@@ -211,7 +201,7 @@ class Session:
     def token_info(self) -> TokenInfo | None:
         """Who is logged in by OAuth and until when; None without an OAuth token."""
         token = self._keeper.token
-        return None if token is None else _token_info(token)
+        return None if token is None else token_info(token)
 
     def __repr__(self) -> str:
         return (
@@ -245,21 +235,17 @@ class Session:
         if not api_key:
             raise ConfigurationError("The API key is empty. Paste the key from your credentials.")
         with self._lock:
-            self._api_key = api_key
-            self._set_auth(ApiKeyAuth(api_key))
+            self._set_auth(ApiKeyAuth(SecretStr(api_key)))
 
     def begin_login(self, *, scope: str | None = None) -> str:
         """Start an OAuth PKCE login; returns the consent screen URL to open."""
         client_id, redirect_uri = self._oauth_settings()
-        verifier = generate_code_verifier()
-        params = AuthorizeParams(
+        pending = start_login(
+            self.base_url,
             client_id=client_id,
             redirect_uri=redirect_uri,
             scope=scope or self._scope,
-            code_challenge=create_s256_challenge(verifier),
-            state=generate_state(),
         )
-        pending = _PendingLogin(authorize_url(self.base_url, params), verifier, params.state)
         with self._lock:
             self._pending = pending
         self._notify()
@@ -267,42 +253,29 @@ class Session:
 
     def complete_login(self, pasted: str) -> TokenInfo:
         """Exchange the pasted code (or whole redirected URL) for tokens."""
-        client_id, redirect_uri = self._oauth_settings()
-        pending = self._pending
-        if pending is None:
-            raise LoginError(
-                "No login is in progress. Call begin_login() (or use the login button), approve, "
-                "then paste what you get back."
-            )
-        with self._guard():
-            code = code_from_answer(parse_pasted_answer(pasted), pending.state)
-            form = AuthorizationCodeTokenRequest(
-                client_id=client_id,
-                code_verifier=SecretStr(pending.verifier),
-                redirect_uri=redirect_uri,
-                code=SecretStr(code),
-            )
-            response = self._send_unauthenticated("POST", TOKEN_PATH, data=form.form())
-            if response.status_code != 200:
-                raise token_failure(response, grant_type="authorization_code")
-            body = read_json(response, what="the code exchange")
-            token = parse_response(TokenResponse, body, what="the code exchange").to_token(
-                time.time()
-            )
-            with self._lock, self._keeper.lock:
-                self._keeper.replace(token)
-                self._pending = None
-                self._set_auth(self._bearer)
-            return _token_info(token)
+        try:
+            answer = parse_pasted_answer(pasted)
+        finally:
+            del pasted  # a traceback that shows local variables must not show the paste
+        return self._complete(answer)
+
+    def complete_callback(self, query: Mapping[str, str]) -> TokenInfo:
+        """Complete the login from the redirect's query (`code`, `state`, or `error`).
+
+        This is what a page or listener that receives the redirect calls; the state must
+        be the one this login sent.
+        """
+        code, state, error, description = (query.get(name) or None for name in _CALLBACK_FIELDS)
+        return self._complete(PastedAnswer(code, state, error, description))
 
     def refresh(self) -> TokenInfo:
         """Refresh the OAuth access token now."""
         client = self.client
-        with self._guard():
+        with scrubbed_errors(self._secrets):
             self._keeper.current()
             with translate_transport_errors("POST", TOKEN_PATH, self.base_url):
-                token = self._bearer.refresh_now(lambda request: client.send(request, auth=None))
-            return _token_info(token)
+                self._bearer.refresh_now(lambda request: client.send(request, auth=None))
+            return token_info(self._keeper.current())
 
     def login(self, *, wait: bool = False) -> None:
         """Log in interactively: the widget in a notebook, a prompt in a terminal.
@@ -310,6 +283,7 @@ class Session:
         With `wait=True` a notebook asks at a (hidden) input prompt instead, so that
         Run All blocks until the login is done.
         """
+        # The one call from this layer up into the UI layer, imported only when used.
         from ._login_ui import login
 
         login(self, wait=wait)
@@ -321,44 +295,45 @@ class Session:
         next refresh.
         """
         with self._lock, self._keeper.lock:
-            self._keeper.forget()
-            self._api_key = None
             self._pending = None
+            self._keeper.forget()
             self._set_auth(NoCredentialsAuth())
 
     # -- API calls ----------------------------------------------------------------------
 
     def check(self) -> CheckAuthResponse:
         """`GET /api/v2/auth/check/`: who these credentials belong to."""
-        with self._guard():
+        with scrubbed_errors(self._secrets):
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
                 response = self.client.get(self._check_url)
             return self._check_result(response)
 
     async def acheck(self) -> CheckAuthResponse:
         """The asynchronous `check()`."""
-        with self._guard():
+        with scrubbed_errors(self._secrets):
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
                 response = await self.async_client.get(self._check_url)
             return self._check_result(response)
 
     def login_link(self, *, first_name: str, last_name: str, email: str) -> str:
-        """A sign-up link for a person without a Zapier account; it ends at the consent screen.
+        """A sign-up link for a person without a Zapier account.
 
-        The code it leads to completes the login this session has in progress.
+        With OAuth settings it ends at the consent screen of this session's login in
+        progress (begun now if none is); with an API key alone it ends at the server's
+        own "login success" page.
         """
         if "@" not in email.strip():
             raise ConfigurationError(f"{email!r} is not an email address. Give the person's email.")
         with self._lock:
-            url = self.pending_login_url or self.begin_login()
-        params = LoginLinkParams(
-            redirect_uri=url,
-            sign_up_first_name=first_name.strip(),
-            sign_up_last_name=last_name.strip(),
-            sign_up_email=email.strip(),
+            url = self.pending_login_url
+            if url is None and self.client_id and self.redirect_uri:
+                url = self.begin_login()
+        params = LoginLinkParams.landing_on(
+            url, first_name=first_name.strip(), last_name=last_name.strip(), email=email.strip()
         )
-        with self._guard():
-            response = self._send_unauthenticated("GET", LOGIN_LINK_PATH, params=params.form())
+        with scrubbed_errors(self._secrets):
+            request = self.client.build_request("GET", LOGIN_LINK_PATH, params=params.form())
+            response = self._send_unauthenticated(request)
             if response.status_code != 200:
                 raise error_for_status(
                     response.status_code,
@@ -368,7 +343,8 @@ class Session:
                     hint="Check the name, the email and the OAuth client id.",
                 )
             body = read_json(response, what="the login-link request")
-            return parse_response(LoginLinkResponse, body, what="the login-link request").login_link
+            link = parse_response(LoginLinkResponse, body, what="the login-link request")
+        return _checked_link(link.login_link, self.base_url)
 
     # -- clients ------------------------------------------------------------------------
 
@@ -377,17 +353,10 @@ class Session:
         """An httpx client carrying this session's auth, for any AI Actions endpoint."""
         with self._lock:
             if self._client is None:
-                transport = RetryTransport(
-                    httpx.HTTPTransport(),
-                    max_retries=self._settings.max_retries,
-                    token_path=TOKEN_PATH,
-                )
+                transport = httpx.HTTPTransport()
                 self._client = httpx.Client(
-                    base_url=self.base_url,
-                    auth=self._auth,
-                    timeout=self._settings.timeout,
-                    transport=transport,
-                    headers={"user-agent": _USER_AGENT},
+                    transport=RetryTransport(transport, max_retries=self._settings.max_retries),
+                    **self._client_options(),
                 )
             return self._client
 
@@ -396,26 +365,21 @@ class Session:
         """An async httpx client carrying this session's auth (use it from one event loop)."""
         with self._lock:
             if self._async_client is None:
-                transport = AsyncRetryTransport(
-                    httpx.AsyncHTTPTransport(),
-                    max_retries=self._settings.max_retries,
-                    token_path=TOKEN_PATH,
-                )
+                transport = httpx.AsyncHTTPTransport()
                 self._async_client = httpx.AsyncClient(
-                    base_url=self.base_url,
-                    auth=self._auth,
-                    timeout=self._settings.timeout,
-                    transport=transport,
-                    headers={"user-agent": _USER_AGENT},
+                    transport=AsyncRetryTransport(
+                        transport, max_retries=self._settings.max_retries
+                    ),
+                    **self._client_options(),
                 )
             return self._async_client
 
     def close(self) -> None:
         """Close the sync client's connections (the async one needs `aclose()`)."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     async def aclose(self) -> None:
         """Close the async client's connections; threads may go on using `client`."""
@@ -439,6 +403,37 @@ class Session:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "auth": self._auth,
+            "timeout": self._settings.timeout,
+            "headers": {"user-agent": f"zapier_nb/{__version__}"},
+        }
+
+    def _complete(self, answer: PastedAnswer) -> TokenInfo:
+        self._oauth_settings()
+        pending = self._pending
+        if pending is None:
+            raise LoginError(
+                "No login is in progress. Call begin_login() (or use the login button), approve, "
+                "then paste what you get back."
+            )
+        code = pending.code_from(answer)
+        timeout = httpx.Timeout(self._settings.timeout).as_dict()
+        with scrubbed_errors(lambda: [*self._secrets(), code.get_secret_value()]):
+            request = code_exchange_request(self._token_url, pending, code, timeout)
+            token = read_token_answer(
+                self._send_unauthenticated(request),
+                grant_type="authorization_code",
+                received_at=time.time(),
+            )
+        with self._lock, self._keeper.lock:
+            self._pending = None
+            self._keeper.replace(token)
+            self._set_auth(self._bearer)
+        return token_info(token)
+
     def _set_auth(self, auth: httpx.Auth) -> None:
         self._auth = auth
         for client in (self._client, self._async_client):
@@ -454,7 +449,7 @@ class Session:
                 logger.warning("a session listener failed (%s); ignored", type(exc).__name__)
 
     def _oauth_settings(self) -> tuple[str, str]:
-        client_id, redirect_uri = self._settings.client_id, self._settings.redirect_uri
+        client_id, redirect_uri = self.client_id, self.redirect_uri
         if not client_id or not redirect_uri:
             missing = " and ".join(
                 name
@@ -467,9 +462,8 @@ class Session:
             )
         return client_id, redirect_uri
 
-    def _send_unauthenticated(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        request = self.client.build_request(method, path, **kwargs)
-        with translate_transport_errors(method, path, self.base_url):
+    def _send_unauthenticated(self, request: httpx.Request) -> httpx.Response:
+        with translate_transport_errors(request.method, request.url.path, self.base_url):
             return self.client.send(request, auth=None)
 
     def _check_result(self, response: httpx.Response) -> CheckAuthResponse:
@@ -485,29 +479,39 @@ class Session:
             hint=hint if response.status_code == 401 else "",
         )
 
-    def _secrets(self) -> list[str | None]:
-        token, pending = self._keeper.token, self._pending
-        values: list[str | None] = [self._api_key]
+    def _secrets(self) -> Iterable[str | None]:
+        auth, token, pending = self._auth, self._keeper.token, self._pending
+        if isinstance(auth, ApiKeyAuth):
+            yield auth.secret()
         if pending is not None:
-            values.append(pending.verifier)
+            yield pending.verifier.get_secret_value()
         if token is not None:
-            values.extend(
-                secret.get_secret_value() if secret else None
-                for secret in (token.access_token, token.refresh_token, token.id_token)
-            )
-        return values
+            for secret in (token.access_token, token.refresh_token, token.id_token):
+                yield secret.get_secret_value() if secret else None
 
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Scrub this session's own secrets from any error message that escapes."""
-        try:
-            yield
-        except ZapierError as exc:
-            cleaned = scrub(exc.message, self._secrets())
-            if cleaned != exc.message:
-                exc.message = cleaned
-                exc.args = (cleaned,)
-            raise
+
+_SETTINGS_FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
+_CALLBACK_FIELDS = ("code", "state", "error", "error_description")
+
+
+def _token_store(settings: Settings, mode: str, directory: Path | None) -> TokenStore | None:
+    """The session's token cache, or None when off or when its folder is not private."""
+    if mode == "none" or not settings.client_id:
+        return None
+    from ._store import TokenStore, default_cache_dir  # the cache's libraries load only here
+
+    store = TokenStore(
+        directory or default_cache_dir(),
+        base_url=settings.base_url,
+        client_id=settings.client_id,
+        lock_wait=_lock_wait(settings.timeout, settings.max_retries),
+    )
+    try:
+        store.vet()
+    except TokenCacheError as exc:
+        logger.warning("%s This session caches nothing.", exc.message)
+        return None
+    return store
 
 
 def _lock_wait(timeout: float, max_retries: int) -> float:
@@ -515,15 +519,14 @@ def _lock_wait(timeout: float, max_retries: int) -> float:
     return timeout * (max_retries + 1) + 4.0 * max_retries + 10.0
 
 
-def _token_info(token: Token) -> TokenInfo:
-    claims = decode_jwt_claims(token.id_token.get_secret_value()) if token.id_token else {}
-    email, name = claims.get("email"), claims.get("name")
-    return TokenInfo(
-        email=email if isinstance(email, str) else None,
-        name=name if isinstance(name, str) else None,
-        scope=token.scope,
-        expires_at=datetime.fromtimestamp(token.expires_at, UTC),
-        has_refresh_token=token.refresh_token is not None,
+def _checked_link(link: str, base_url: str) -> str:
+    """A sign-up link from the server, shown only if it is https (or http on loopback)."""
+    parts = urlsplit(link)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return link
+    raise ConfigurationError(
+        f"The server at {base_url} answered a sign-up link that is not an https address "
+        f"({parts.scheme or 'no scheme'}:), so it is not shown. Check the base URL."
     )
 
 

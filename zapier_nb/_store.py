@@ -6,17 +6,22 @@ other users could read is refused. The lock file beside it (`filelock`) lets the
 kernels of one user take turns refreshing: a rotating refresh token must never be
 spent twice. File names are digests of the base URL and client id; only the JSON
 file holds secrets, and only the token fields a restarted kernel needs.
+
+The directory must be private, as ssh requires of `~/.ssh`: owned by the user and
+writable by no one else, inside folders that only their owner (the user or root) can
+change, or that are sticky like `/tmp`. Otherwise another user could swap the entry or
+plant a link where the lock file goes, and nothing is cached there.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import logging
 import os
 import shlex
+import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +32,7 @@ import filelock
 import platformdirs
 from pydantic import ValidationError
 
-from ._errors import APITimeoutError, ConfigurationError
+from ._errors import APITimeoutError, TokenCacheError
 from ._models import Token
 
 __all__ = ["TokenStore", "default_cache_dir", "entry_stem"]
@@ -40,6 +45,13 @@ _DIR_MODE = 0o700
 _MAX_BYTES = 64 * 1024
 _LOCK_POLL_SECONDS = 0.005
 _TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "scope", "lifetime", "expires_at")
+# No links followed, and a FIFO planted at the path cannot block the open.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def default_cache_dir() -> Path:
@@ -77,16 +89,17 @@ class TokenStore:
     def read(self) -> tuple[bool, Token | None]:
         """Whether an entry exists, and its token (None if absent or unreadable)."""
         try:
-            with open(self.path, "rb") as cache_file:
-                self._check_private(os.fstat(cache_file.fileno()))
-                raw = cache_file.read(_MAX_BYTES + 1)
+            descriptor = os.open(self.path, _READ_FLAGS)
         except FileNotFoundError:
             return False, None
         except OSError as exc:
-            raise ConfigurationError(
-                f"Cannot read the token cache file {self.path} ({_reason(exc)}). Fix its "
-                "permissions or delete it, or pass token_cache='none' to skip the cache."
-            ) from None
+            raise self._unreadable(_reason(exc)) from None
+        with os.fdopen(descriptor, "rb") as cache_file:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise self._unreadable("it is not a regular file")
+            self._check_private(status)
+            raw = cache_file.read(_MAX_BYTES + 1)
         token, problem = self._parse(raw)
         if problem:
             logger.warning(
@@ -130,54 +143,65 @@ class TokenStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the lock shared with other processes (blocking, up to the lock wait)."""
+        """Hold the lock shared with other processes (blocking, up to the lock wait).
+
+        Raises `TokenCacheError` when the lock cannot be taken at all (a link or a file
+        of another user at its path, a folder that cannot be written).
+        """
         lock = self._lock()
-        acquired = False
-        if lock is not None:
-            try:
-                lock.acquire(timeout=self._lock_wait, poll_interval=_LOCK_POLL_SECONDS)
-                acquired = True
-            except filelock.Timeout:
-                raise self._lock_timeout() from None
-            except OSError as exc:
-                self._warn_unshared(exc)
+        try:
+            lock.acquire(timeout=self._lock_wait, poll_interval=_LOCK_POLL_SECONDS)
+        except filelock.Timeout:
+            raise self._lock_timeout() from None
+        except OSError as exc:
+            raise self._unlockable(exc) from None
         try:
             yield
         finally:
-            if acquired and lock is not None:
-                lock.release()
+            lock.release()
 
     @contextlib.asynccontextmanager
     async def alocked(self) -> AsyncIterator[None]:
         """`locked()` for a coroutine: polls, so the event loop keeps running meanwhile."""
+        import asyncio  # here, so that sync-only use never pays for importing asyncio
+
         lock = self._lock()
-        acquired = False
         deadline = time.monotonic() + self._lock_wait
-        while lock is not None and not acquired:
+        while True:
             try:
                 lock.acquire(timeout=0)
-                acquired = True
+                break
             except filelock.Timeout:
                 if time.monotonic() >= deadline:
                     raise self._lock_timeout() from None
                 await asyncio.sleep(_LOCK_POLL_SECONDS)
             except OSError as exc:
-                self._warn_unshared(exc)
-                break
+                raise self._unlockable(exc) from None
         try:
             yield
         finally:
-            if acquired and lock is not None:
-                lock.release()
+            lock.release()
+
+    def vet(self) -> None:
+        """Raise `TokenCacheError` unless the directory (if it exists) and the folders
+        above it are private enough to hold tokens."""
+        if os.name != "posix":
+            return
+        directory = self.directory.absolute()
+        if not directory.exists():
+            directory = _nearest_existing(directory)
+        else:
+            self._vet_own(directory)
+        for folder in (directory, *directory.parents):
+            self._vet_parent(folder)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _lock(self) -> filelock.BaseFileLock | None:
+    def _lock(self) -> filelock.BaseFileLock:
         try:
             self._ensure_directory()
         except OSError as exc:
-            self._warn_unshared(exc)
-            return None
+            raise self._unlockable(exc) from None
         if self._file_lock is None:
             self._file_lock = filelock.FileLock(str(self.lock_path), mode=_FILE_MODE)
         return self._file_lock
@@ -189,12 +213,42 @@ class TokenStore:
             "or script uses this login, restart this kernel."
         )
 
-    def _warn_unshared(self, exc: OSError) -> None:
-        logger.warning(
-            "cannot lock the token cache in %s (%s); refreshing without coordinating with "
-            "other kernels",
-            self.directory,
-            _reason(exc),
+    def _unlockable(self, exc: OSError) -> TokenCacheError:
+        return TokenCacheError(
+            f"Cannot take the token cache's lock {self.lock_path} ({_reason(exc)}). Check that "
+            f"the folder {self.directory} is yours and that nothing else is at that path."
+        )
+
+    def _unreadable(self, reason: str) -> TokenCacheError:
+        quoted = shlex.quote(str(self.path))
+        return TokenCacheError(
+            f"Cannot read the token cache file {self.path} ({reason}). Delete it (rm {quoted}) "
+            "and log in again, or pass token_cache='none' to skip the cache."
+        )
+
+    def _vet_own(self, directory: Path) -> None:
+        status = os.stat(directory)
+        if status.st_uid != os.getuid() or status.st_mode & 0o022:
+            owner = "you" if status.st_uid == os.getuid() else f"user id {status.st_uid}"
+            quoted = shlex.quote(str(directory))
+            raise TokenCacheError(
+                f"The token cache folder {directory} (owned by {owner}, mode "
+                f"{status.st_mode & 0o777:03o}) can be changed by other users, so no token is "
+                f"kept there. Make it yours and private (chmod 700 {quoted}), or choose another "
+                "with token_cache_dir= or ZAPIER_NB_CACHE_DIR."
+            )
+
+    def _vet_parent(self, folder: Path) -> None:
+        status = os.stat(folder)
+        trusted_owner = status.st_uid in (0, os.getuid())
+        open_to_others = status.st_mode & 0o022 and not status.st_mode & stat.S_ISVTX
+        if trusted_owner and not open_to_others:
+            return
+        raise TokenCacheError(
+            f"The token cache folder {self.directory} lies inside {folder} (mode "
+            f"{status.st_mode & 0o7777:04o}, owner id {status.st_uid}), which other users can "
+            "change, so no token is kept there. Choose a folder inside your home with "
+            "token_cache_dir= or ZAPIER_NB_CACHE_DIR."
         )
 
     def _ensure_directory(self) -> None:
@@ -208,6 +262,7 @@ class TokenStore:
                 os.mkdir(created, _DIR_MODE)
                 if os.name == "posix":
                     os.chmod(created, _DIR_MODE)
+        self.vet()
 
     def _sync_directory(self) -> None:
         if os.name != "posix":
@@ -224,12 +279,12 @@ class TokenStore:
             return
         quoted = shlex.quote(str(self.path))
         if status.st_uid != os.getuid():
-            raise ConfigurationError(
+            raise TokenCacheError(
                 f"The token cache file {self.path} belongs to another user, so it is not "
                 f"trusted. Delete it (rm {quoted}) and log in again, or pass token_cache='none'."
             )
         if status.st_mode & 0o077:
-            raise ConfigurationError(
+            raise TokenCacheError(
                 f"The token cache file {self.path} can be read by other users (mode "
                 f"{status.st_mode & 0o777:03o}), so it is not used. Make it private with "
                 f"`chmod 600 {quoted}` and try again, or delete it and log in again."
@@ -252,7 +307,7 @@ class TokenStore:
             return None, "too large"
         try:
             entry = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, "not JSON"
         if not isinstance(entry, dict) or entry.get("version") != FORMAT_VERSION:
             return None, "unknown format"
@@ -270,3 +325,9 @@ class TokenStore:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path

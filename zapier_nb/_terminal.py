@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ._errors import LoginError
 from ._models import CheckAuthResponse
-from ._session import Session
+
+if TYPE_CHECKING:
+    from ._session import Session
 
 __all__ = ["prompt_login"]
 

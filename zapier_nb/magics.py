@@ -8,6 +8,7 @@ The session and display modules load at the first magic, keeping `%load_ext` qui
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -77,17 +78,11 @@ class ZapierMagics(Magics, Configurable):
             current = get_session()
             if all(v is None or getattr(current, k) == v for k, v in wanted.items()):
                 return current
-            settings = Settings.from_env(None, **wanted)
-            # An OAuth client asked for by name means OAuth, even with ZAPIER_API_KEY set.
-            api_key = None if wanted["client_id"] else settings.api_key
-            session = Session(
-                api_key=api_key,
-                client_id=settings.client_id,
-                redirect_uri=settings.redirect_uri,
-                base_url=settings.base_url,
-                timeout=self.timeout,
-            )
-            return replace_default_session(session)
+            settings = Settings.from_env(None, timeout=self.timeout, **wanted)
+            if wanted["client_id"]:
+                # An OAuth client asked for by name means OAuth, even with ZAPIER_API_KEY set.
+                settings = dataclasses.replace(settings, api_key=None)
+            return replace_default_session(Session.from_settings(settings))
 
     @magic_arguments()
     @argument("--client-id", help="OAuth public client id (default: ZAPIER_CLIENT_ID).")

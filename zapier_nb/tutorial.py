@@ -9,6 +9,7 @@ for what the notebook teaches.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import html
 import os
@@ -108,14 +109,10 @@ def setup(needs: Needs = "api_key") -> Backend:
         kind, origin, sandbox = "sandbox", "started in this kernel", _start_sandbox()
         settings = Settings.from_env()
     if needs == "api_key":
-        session = Session(api_key=settings.api_key, base_url=settings.base_url)
+        settings = dataclasses.replace(settings, client_id=None, redirect_uri=None)
     else:
-        session = Session(
-            client_id=settings.client_id,
-            redirect_uri=settings.redirect_uri,
-            base_url=settings.base_url,
-        )
-    replace_default_session(session)
+        settings = dataclasses.replace(settings, api_key=None)
+    session = replace_default_session(Session.from_settings(settings))
     autopilot = kind == "sandbox" and os.environ.get(_AUTOPILOT_VAR, "0") == "1"
     return Backend(kind, session.base_url, origin, session, autopilot, sandbox)
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ._display import describe_auth, expiry_text
 from ._errors import ZapierError
 from ._secret_field import SecretField
-from ._session import Session
+
+if TYPE_CHECKING:
+    from ._session import Session
 
 __all__ = ["LoginWidget", "SecretField"]
 

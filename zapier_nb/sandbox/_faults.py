@@ -19,6 +19,7 @@ class Fault:
     content_type: str = "application/json"
     delay: float = 0.0
     drop: bool = False
+    retry_after: float | None = None
 
     @property
     def answers_normally(self) -> bool:
@@ -47,6 +48,8 @@ class FaultQueue:
             raise ValueError("delay must not be negative")
         if fault.status != 0 and not 100 <= fault.status <= 599:
             raise ValueError("status must be an HTTP status code, or 0 to answer normally")
+        if fault.retry_after is not None and fault.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
         if fault.status == 0 and fault.body is not None:
             raise ValueError("a body needs a status; status=0 means answer normally")
         with self._lock:

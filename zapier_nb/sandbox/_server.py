@@ -239,14 +239,16 @@ class Sandbox:
         delay: float = 0.0,
         drop: bool = False,
         times: int = 1,
+        retry_after: float | None = None,
     ) -> None:
         """Make the next ``times`` requests to ``route`` fail (``times=-1``: until cleared).
 
         ``delay`` seconds pass first; then the connection is dropped (``drop``), answered
         normally (``status=0``), or answered with ``status`` and ``body`` (by default a JSON
-        error in the route's usual shape).
+        error in the route's usual shape), with a ``Retry-After`` header if ``retry_after``
+        is given.
         """
-        fault = Fault(status, body, content_type, float(delay), drop)
+        fault = Fault(status, body, content_type, float(delay), drop, retry_after)
         self._state.faults.add(route, fault, times)
 
     def clear_faults(self) -> None:

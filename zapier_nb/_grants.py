@@ -1,0 +1,67 @@
+"""The token endpoint's two grants: the code exchange and the refresh.
+
+Requests are built from models whose secrets show only on the wire, and an answer is
+read in one call: status, JSON, error mapping and model, into the session's `Token`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from ._http import httpx, json_or_none, read_json
+from ._models import (
+    AuthorizationCodeTokenRequest,
+    RefreshTokenRequest,
+    Token,
+    TokenResponse,
+    parse_response,
+)
+from ._oauth import GrantType, PendingLogin, token_error
+
+__all__ = ["code_exchange_request", "read_token_answer", "refresh_request"]
+
+_WHAT: dict[GrantType, str] = {
+    "authorization_code": "the code exchange",
+    "refresh_token": "the token refresh",
+}
+
+
+def code_exchange_request(
+    token_url: str, pending: PendingLogin, code: SecretStr, timeout: dict[str, Any]
+) -> httpx.Request:
+    """`POST /oauth/token/` with `grant_type=authorization_code` and the login's verifier."""
+    form = AuthorizationCodeTokenRequest(
+        client_id=pending.client_id,
+        code_verifier=pending.verifier,
+        redirect_uri=pending.redirect_uri,
+        code=code,
+    )
+    return httpx.Request("POST", token_url, data=form.form(), extensions={"timeout": timeout})
+
+
+def refresh_request(
+    token_url: str, client_id: str, refresh_token: SecretStr, timeout: dict[str, Any]
+) -> httpx.Request:
+    """`POST /oauth/token/` with `grant_type=refresh_token`."""
+    form = RefreshTokenRequest(client_id=client_id, refresh_token=refresh_token)
+    return httpx.Request("POST", token_url, data=form.form(), extensions={"timeout": timeout})
+
+
+def read_token_answer(
+    response: httpx.Response,
+    *,
+    grant_type: GrantType,
+    received_at: float,
+    previous: Token | None = None,
+) -> Token:
+    """The token a 200 answer carries; any other answer raises the error a user can act on.
+
+    A refresh answer may omit `refresh_token` and `id_token`: the previous ones are kept.
+    """
+    if response.status_code != 200:
+        raise token_error(response.status_code, json_or_none(response), grant_type=grant_type)
+    what = _WHAT[grant_type]
+    answer = parse_response(TokenResponse, read_json(response, what=what), what=what)
+    return answer.to_token(received_at, previous)
