@@ -37,8 +37,9 @@ from ._errors import (
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from ._default_session import get_session
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
-    from ._session import Session, get_session
+    from ._session import Session
 
 
 _LAZY = {
@@ -47,7 +48,7 @@ _LAZY = {
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
-    "get_session": "._session",
+    "get_session": "._default_session",
 }
 
 

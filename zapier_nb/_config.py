@@ -22,6 +22,8 @@ __all__ = [
     "TokenCacheChoice",
     "TokenCacheMode",
     "TokenCacheSetting",
+    "checked_link",
+    "is_loopback",
     "normalize_base_url",
     "token_cache_choice",
 ]
@@ -77,6 +79,20 @@ class Settings:
             f"redirect_uri={self.redirect_uri!r})"
         )
 
+    def oauth_client(self) -> tuple[str, str]:
+        """The client id and redirect URI an OAuth login needs; an error names what is missing."""
+        if self.client_id and self.redirect_uri:
+            return self.client_id, self.redirect_uri
+        missing = " and ".join(
+            name
+            for name, value in (("client_id", self.client_id), ("redirect_uri", self.redirect_uri))
+            if not value
+        )
+        raise ConfigurationError(
+            f"OAuth login needs {missing}. Pass Session(client_id=..., redirect_uri=...) or "
+            "set ZAPIER_CLIENT_ID and ZAPIER_REDIRECT_URI (the sandbox prints both)."
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read `ZAPIER_*` variables; keyword arguments that are not None win."""
@@ -130,6 +146,17 @@ def normalize_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigurationError(f"The base URL {url!r} must not have a query or fragment.")
     return url
+
+
+def checked_link(link: str, base_url: str) -> str:
+    """A link the server sent for a person to open: only https, or http on loopback."""
+    parts = urlsplit(link)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return link
+    raise ConfigurationError(
+        f"The server at {base_url} answered a link that is not an https address "
+        f"({parts.scheme or 'no scheme'}:), so it is not shown. Check the base URL."
+    )
 
 
 def _check_authority(url: str, netloc: str, hostname: str) -> None:

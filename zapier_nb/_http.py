@@ -28,6 +28,8 @@ __all__ = [
     "backoff_delay",
     "httpx",
     "json_or_none",
+    "new_async_client",
+    "new_client",
     "read_json",
     "translate_transport_errors",
 ]
@@ -132,6 +134,18 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def new_client(*, max_retries: int, **options: Any) -> httpx.Client:
+    """An `httpx.Client` whose transport retries what cannot have acted."""
+    transport = RetryTransport(httpx.HTTPTransport(), max_retries=max_retries)
+    return httpx.Client(transport=transport, **options)
+
+
+def new_async_client(*, max_retries: int, **options: Any) -> httpx.AsyncClient:
+    """The asynchronous `new_client`."""
+    transport = AsyncRetryTransport(httpx.AsyncHTTPTransport(), max_retries=max_retries)
+    return httpx.AsyncClient(transport=transport, **options)
 
 
 def _log_retry(request: httpx.Request, reason: str, attempt: int) -> None:

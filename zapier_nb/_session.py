@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from ._account import check_result, login_link_request, login_link_result
 from ._auth import ApiKeyAuth, BearerAuth, NoCredentialsAuth
 from ._config import (
     DEFAULT_BASE_URL,
@@ -23,32 +21,26 @@ from ._config import (
     DEFAULT_TIMEOUT,
     Settings,
     TokenCacheSetting,
-    is_loopback,
     token_cache_choice,
 )
-from ._errors import ConfigurationError, LoginError, TokenCacheError, error_for_status
+from ._errors import ConfigurationError, LoginError
 from ._grants import code_exchange_request, read_token_answer
 from ._http import (
-    AsyncRetryTransport,
-    RetryTransport,
     httpx,
-    json_or_none,
-    read_json,
+    new_async_client,
+    new_client,
     translate_transport_errors,
 )
 from ._keeper import TokenKeeper
+from ._listeners import Listeners
 from ._logging import install_log_redaction
 from ._models import (
     DEFAULT_SCOPE,
     CheckAuthResponse,
-    LoginLinkParams,
-    LoginLinkResponse,
     TokenInfo,
-    parse_response,
 )
 from ._oauth import (
     CHECK_PATH,
-    LOGIN_LINK_PATH,
     TOKEN_PATH,
     PastedAnswer,
     PendingLogin,
@@ -62,17 +54,9 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._store import TokenStore
 
-__all__ = ["AuthMethod", "Session", "get_session", "replace_default_session"]
+__all__ = ["AuthMethod", "Session"]
 
 AuthMethod = Literal["api_key", "oauth"]
-
-logger = logging.getLogger("zapier_nb")
-
-_KEY_HINT = (
-    "Copy the key again from https://actions.zapier.com/credentials/ (or from the sandbox's "
-    "printout) and log in again."
-)
-_TOKEN_HINT = "The access token was not accepted even after a refresh. Log in again."
 
 
 class Session:
@@ -115,7 +99,7 @@ class Session:
         self._check_url = httpx.URL(f"{self.base_url}{CHECK_PATH}")
         self._token_url = f"{self.base_url}{TOKEN_PATH}"
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners = Listeners()
         self._pending: PendingLogin | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
@@ -124,9 +108,9 @@ class Session:
             base_url=self.base_url,
             client_id=client_id or "",
             leeway=refresh_leeway,
-            store=_token_store(self._settings, cache.mode, cache.directory) if client_id else None,
+            store=self._open_store(cache.mode, cache.directory),
             timeout=timeout,
-            on_change=self._notify,
+            on_change=self._listeners.notify,
         )
         self._bearer = BearerAuth(self._keeper)
         self._auth: httpx.Auth = NoCredentialsAuth()
@@ -213,19 +197,11 @@ class Session:
         """Call `callback()` whenever the login state changes; returns the unsubscribe function.
 
         It runs after a login, a key being set, a logout, a refresh (here or taken up from
-        another kernel), a login that ended, and a new login being begun. It runs on the
-        thread that made the change, possibly while the session holds a lock: it should
-        only read the session's state (`auth_method`, `token_info`, ...), never call the
-        API. An exception it raises is logged and ignored.
+        another kernel), a login that ended, and a new login being begun, on the thread
+        that made the change, possibly while the session holds a lock: it should only read
+        the session's state (`auth_method`, `token_info`, ...), never call the API.
         """
-        with self._lock:
-            self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return unsubscribe
+        return self._listeners.add(callback)
 
     # -- credentials --------------------------------------------------------------------
 
@@ -239,7 +215,7 @@ class Session:
 
     def begin_login(self, *, scope: str | None = None) -> str:
         """Start an OAuth PKCE login; returns the consent screen URL to open."""
-        client_id, redirect_uri = self._oauth_settings()
+        client_id, redirect_uri = self._settings.oauth_client()
         pending = start_login(
             self.base_url,
             client_id=client_id,
@@ -248,7 +224,7 @@ class Session:
         )
         with self._lock:
             self._pending = pending
-        self._notify()
+        self._listeners.notify()
         return pending.url
 
     def complete_login(self, pasted: str) -> TokenInfo:
@@ -306,14 +282,14 @@ class Session:
         with scrubbed_errors(self._secrets):
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
                 response = self.client.get(self._check_url)
-            return self._check_result(response)
+            return check_result(response, self.auth_method)
 
     async def acheck(self) -> CheckAuthResponse:
         """The asynchronous `check()`."""
         with scrubbed_errors(self._secrets):
             with translate_transport_errors("GET", CHECK_PATH, self.base_url):
                 response = await self.async_client.get(self._check_url)
-            return self._check_result(response)
+            return check_result(response, self.auth_method)
 
     def login_link(self, *, first_name: str, last_name: str, email: str) -> str:
         """A sign-up link for a person without a Zapier account.
@@ -328,23 +304,11 @@ class Session:
             url = self.pending_login_url
             if url is None and self.client_id and self.redirect_uri:
                 url = self.begin_login()
-        params = LoginLinkParams.landing_on(
-            url, first_name=first_name.strip(), last_name=last_name.strip(), email=email.strip()
-        )
         with scrubbed_errors(self._secrets):
-            request = self.client.build_request("GET", LOGIN_LINK_PATH, params=params.form())
-            response = self._send_unauthenticated(request)
-            if response.status_code != 200:
-                raise error_for_status(
-                    response.status_code,
-                    body=json_or_none(response),
-                    method="GET",
-                    path=LOGIN_LINK_PATH,
-                    hint="Check the name, the email and the OAuth client id.",
-                )
-            body = read_json(response, what="the login-link request")
-            link = parse_response(LoginLinkResponse, body, what="the login-link request")
-        return _checked_link(link.login_link, self.base_url)
+            request = login_link_request(
+                self.client, url, first_name=first_name, last_name=last_name, email=email
+            )
+            return login_link_result(self._send_unauthenticated(request), self.base_url)
 
     # -- clients ------------------------------------------------------------------------
 
@@ -353,11 +317,7 @@ class Session:
         """An httpx client carrying this session's auth, for any AI Actions endpoint."""
         with self._lock:
             if self._client is None:
-                transport = httpx.HTTPTransport()
-                self._client = httpx.Client(
-                    transport=RetryTransport(transport, max_retries=self._settings.max_retries),
-                    **self._client_options(),
-                )
+                self._client = new_client(**self._client_options())
             return self._client
 
     @property
@@ -365,13 +325,7 @@ class Session:
         """An async httpx client carrying this session's auth (use it from one event loop)."""
         with self._lock:
             if self._async_client is None:
-                transport = httpx.AsyncHTTPTransport()
-                self._async_client = httpx.AsyncClient(
-                    transport=AsyncRetryTransport(
-                        transport, max_retries=self._settings.max_retries
-                    ),
-                    **self._client_options(),
-                )
+                self._async_client = new_async_client(**self._client_options())
             return self._async_client
 
     def close(self) -> None:
@@ -405,14 +359,29 @@ class Session:
 
     def _client_options(self) -> dict[str, Any]:
         return {
+            "max_retries": self._settings.max_retries,
             "base_url": self.base_url,
             "auth": self._auth,
             "timeout": self._settings.timeout,
             "headers": {"user-agent": f"zapier_nb/{__version__}"},
         }
 
+    def _open_store(self, mode: str, directory: Path | None) -> TokenStore | None:
+        settings = self._settings
+        if mode == "none" or not settings.client_id:
+            return None
+        from ._store import open_store  # the cache's libraries load only when a cache is used
+
+        return open_store(
+            directory,
+            base_url=self.base_url,
+            client_id=settings.client_id,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
+
     def _complete(self, answer: PastedAnswer) -> TokenInfo:
-        self._oauth_settings()
+        self._settings.oauth_client()
         pending = self._pending
         if pending is None:
             raise LoginError(
@@ -439,45 +408,11 @@ class Session:
         for client in (self._client, self._async_client):
             if client is not None:
                 client.auth = auth
-        self._notify()
-
-    def _notify(self) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback()
-            except Exception as exc:
-                logger.warning("a session listener failed (%s); ignored", type(exc).__name__)
-
-    def _oauth_settings(self) -> tuple[str, str]:
-        client_id, redirect_uri = self.client_id, self.redirect_uri
-        if not client_id or not redirect_uri:
-            missing = " and ".join(
-                name
-                for name, value in (("client_id", client_id), ("redirect_uri", redirect_uri))
-                if not value
-            )
-            raise ConfigurationError(
-                f"OAuth login needs {missing}. Pass Session(client_id=..., redirect_uri=...) or "
-                "set ZAPIER_CLIENT_ID and ZAPIER_REDIRECT_URI (the sandbox prints both)."
-            )
-        return client_id, redirect_uri
+        self._listeners.notify()
 
     def _send_unauthenticated(self, request: httpx.Request) -> httpx.Response:
         with translate_transport_errors(request.method, request.url.path, self.base_url):
             return self.client.send(request, auth=None)
-
-    def _check_result(self, response: httpx.Response) -> CheckAuthResponse:
-        if response.status_code == 200:
-            body = read_json(response, what="the auth check")
-            return parse_response(CheckAuthResponse, body, what="the auth check")
-        hint = {"api_key": _KEY_HINT, "oauth": _TOKEN_HINT}.get(self.auth_method or "", "")
-        raise error_for_status(
-            response.status_code,
-            body=json_or_none(response),
-            method="GET",
-            path=CHECK_PATH,
-            hint=hint if response.status_code == 401 else "",
-        )
 
     def _secrets(self) -> Iterable[str | None]:
         auth, token, pending = self._auth, self._keeper.token, self._pending
@@ -492,62 +427,3 @@ class Session:
 
 _SETTINGS_FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
 _CALLBACK_FIELDS = ("code", "state", "error", "error_description")
-
-
-def _token_store(settings: Settings, mode: str, directory: Path | None) -> TokenStore | None:
-    """The session's token cache, or None when off or when its folder is not private."""
-    if mode == "none" or not settings.client_id:
-        return None
-    from ._store import TokenStore, default_cache_dir  # the cache's libraries load only here
-
-    store = TokenStore(
-        directory or default_cache_dir(),
-        base_url=settings.base_url,
-        client_id=settings.client_id,
-        lock_wait=_lock_wait(settings.timeout, settings.max_retries),
-    )
-    try:
-        store.vet()
-    except TokenCacheError as exc:
-        logger.warning("%s This session caches nothing.", exc.message)
-        return None
-    return store
-
-
-def _lock_wait(timeout: float, max_retries: int) -> float:
-    """How long to wait for another process's refresh: its requests, retries and backoff."""
-    return timeout * (max_retries + 1) + 4.0 * max_retries + 10.0
-
-
-def _checked_link(link: str, base_url: str) -> str:
-    """A sign-up link from the server, shown only if it is https (or http on loopback)."""
-    parts = urlsplit(link)
-    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
-        return link
-    raise ConfigurationError(
-        f"The server at {base_url} answered a sign-up link that is not an https address "
-        f"({parts.scheme or 'no scheme'}:), so it is not shown. Check the base URL."
-    )
-
-
-_default_session: Session | None = None
-_default_lock = threading.Lock()
-
-
-def get_session() -> Session:
-    """The kernel's default session (from the environment), shared by the magics."""
-    global _default_session
-    with _default_lock:
-        if _default_session is None:
-            _default_session = Session.from_env()
-        return _default_session
-
-
-def replace_default_session(session: Session) -> Session:
-    """Make `session` the one `get_session()` returns; the previous one is closed."""
-    global _default_session
-    with _default_lock:
-        previous, _default_session = _default_session, session
-    if previous is not None and previous is not session:
-        previous.close()
-    return session

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from ._errors import APITimeoutError, TokenCacheError
 from ._models import Token
 
-__all__ = ["TokenStore", "default_cache_dir", "entry_stem"]
+__all__ = ["TokenStore", "default_cache_dir", "entry_stem", "open_store"]
 
 logger = logging.getLogger("zapier_nb")
 
@@ -63,6 +63,26 @@ def entry_stem(base_url: str, client_id: str) -> str:
     """The file name (without suffix) of the entry for this API and OAuth app."""
     digest = hashlib.sha256(f"{base_url}\n{client_id}".encode()).hexdigest()
     return f"token-{digest[:32]}"
+
+
+def open_store(
+    directory: Path | None, *, base_url: str, client_id: str, timeout: float, max_retries: int
+) -> TokenStore | None:
+    """The token cache for this API and client, or None when its folder is not private."""
+    # Wait as long as another process's refresh may take: its requests, retries and backoff.
+    lock_wait = timeout * (max_retries + 1) + 4.0 * max_retries + 10.0
+    store = TokenStore(
+        directory or default_cache_dir(),
+        base_url=base_url,
+        client_id=client_id,
+        lock_wait=lock_wait,
+    )
+    try:
+        store.vet()
+    except TokenCacheError as exc:
+        logger.warning("%s This session caches nothing.", exc.message)
+        return None
+    return store
 
 
 class TokenStore:

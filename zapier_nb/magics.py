@@ -66,7 +66,8 @@ class ZapierMagics(Magics, Configurable):
     def _session(self, **options: str | None) -> Session:
         """The default session, replaced when the options or config ask for other settings."""
         from ._config import Settings, normalize_base_url
-        from ._session import Session, get_session, replace_default_session
+        from ._default_session import get_session, replace_default_session
+        from ._session import Session
 
         with _as_usage_errors():
             base_url = options.get("base_url") or self.base_url

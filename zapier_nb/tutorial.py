@@ -18,8 +18,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._config import Settings, is_loopback
+from ._default_session import replace_default_session
 from ._redact import redact
-from ._session import Session, replace_default_session
+from ._session import Session
 
 __all__ = ["Backend", "masked", "setup"]
 
