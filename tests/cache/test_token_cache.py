@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import stat
 import time
 from pathlib import Path
 
-import platformdirs
 import pytest
+from cache_helpers import TOKEN_FIELDS, access_token, cached_fields, kernel
 from helpers import audit, log_in
 
 from zapier_nb import (
@@ -23,58 +22,7 @@ from zapier_nb import (
 from zapier_nb._config import TokenCacheChoice, token_cache_choice
 from zapier_nb.sandbox import Sandbox
 
-TOKEN_FIELDS = {"access_token", "refresh_token", "id_token", "scope", "lifetime", "expires_at"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private stand-in for the user's config dir, and no cache settings from outside."""
-
-    def user_config_path(appname: str, appauthor: object = None) -> Path:
-        return tmp_path / "config" / appname
-
-    monkeypatch.setattr(platformdirs, "user_config_path", user_config_path)
-    monkeypatch.delenv("ZAPIER_NB_TOKEN_CACHE", raising=False)
-    monkeypatch.delenv("ZAPIER_NB_CACHE_DIR", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def cache_dir(home: Path) -> Path:
-    return home / "cache" / "tokens"
-
-
-@pytest.fixture
-def audit_roots(home: Path) -> list[Path]:
-    return [home]
-
-
 pytestmark = pytest.mark.usefixtures("secret_audit")
-
-
-def kernel(sandbox: Sandbox, cache: str | Path | None, **options: object) -> Session:
-    """A session as a freshly started kernel would make it."""
-    return Session(
-        client_id=sandbox.client_id,
-        redirect_uri=sandbox.redirect_uri,
-        base_url=sandbox.base_url,
-        token_cache=cache,
-        timeout=5,
-        **options,  # type: ignore[arg-type]
-    )
-
-
-def cached_fields(session: Session) -> dict[str, object]:
-    assert session.token_cache_path is not None
-    entry = json.loads(session.token_cache_path.read_text())
-    assert isinstance(entry, dict)
-    return entry
-
-
-def access_token(session: Session) -> str:
-    token = session._keeper.token
-    assert token is not None
-    return token.access_token.get_secret_value()
 
 
 # -- modes --------------------------------------------------------------------------------
