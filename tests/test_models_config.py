@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from zapier_nb import CheckAuthResponse, ConfigurationError, ResponseValidationError
-from zapier_nb._config import Settings, normalize_base_url
+from zapier_nb._config import Settings, checked_link, normalize_base_url
 from zapier_nb._models import Token, TokenResponse, parse_response
 
 SECRET_AT = "sbx_at_secretvalue123"
@@ -133,11 +133,37 @@ def test_https_or_loopback_urls_are_accepted(url: str) -> None:
         ("ftp://x.test", "not an http"),
         ("actions.zapier.com", "not an http"),
         ("https://x.test/?a=1", "query"),
+        ("https://user:pw@x.test", "user name or password"),
+        ("http://ada@127.0.0.1:8765", "user name or password"),
+        ("http://[::1]evil.com", "malformed host"),
+        ("http://127.0.0.1:99999", "malformed host"),
+        ("http://127.0.0.1:80x", "malformed host"),
+        ("http://sandbox.localhost:8765", "plain http"),
+        ("http://localhost.evil.test", "plain http"),
     ],
 )
 def test_unsafe_base_urls_are_refused(url: str, match: str) -> None:
-    with pytest.raises(ConfigurationError, match=match):
+    with pytest.raises(ConfigurationError, match=match) as info:
         normalize_base_url(url)
+    assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("https://zapier.com/sign-up?t=1", True),
+        ("http://127.0.0.1:8765/sandbox/sign-up/?t=1", True),
+        ("http://zapier.example/sign-up", False),
+        ("javascript:alert(1)", False),
+        ("data:text/html,hi", False),
+    ],
+)
+def test_only_safe_sign_up_links_are_shown(link: str, shown: bool) -> None:
+    if shown:
+        assert checked_link(link, "https://x.test") == link
+    else:
+        with pytest.raises(ConfigurationError, match="not an https address"):
+            checked_link(link, "https://x.test")
 
 
 def test_settings_read_the_environment_and_arguments_win() -> None:

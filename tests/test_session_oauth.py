@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -266,3 +267,13 @@ def test_a_failing_subscriber_does_not_break_the_login(
     oauth_session.subscribe(broken)
     log_in(oauth_session, sandbox)
     assert oauth_session.check().email == "ada@example.com"
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "http://evil.example/x"])
+def test_a_sign_up_link_that_is_not_https_is_not_shown(
+    oauth_session: Session, sandbox: Sandbox, link: str
+) -> None:
+    sandbox.fail_next("login_link", status=200, body=json.dumps({"login_link": link}))
+    with pytest.raises(ConfigurationError, match="not an https address") as info:
+        oauth_session.login_link(first_name="Grace", last_name="Hopper", email="g@example.org")
+    assert link not in str(info.value)
