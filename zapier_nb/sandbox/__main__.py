@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from ._server import Sandbox
+from ._server import Sandbox, listens_beyond_loopback
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,9 +47,16 @@ def _write_env_file(path: str, settings: dict[str, str]) -> None:
 
 def _banner(sandbox: Sandbox, env_file: str | None) -> str:
     settings = _settings(sandbox)
-    lines = [
-        f"Zapier AI Actions sandbox running at {sandbox.base_url}",
-        "",
+    lines = [f"Zapier AI Actions sandbox running at {sandbox.base_url}", ""]
+    if listens_beyond_loopback(sandbox.host):
+        reachable = ", ".join(sorted(set(sandbox.public_hosts))) or sandbox.host
+        lines += [
+            f"WARNING: listening on {sandbox.host}, not only on this machine: anyone who can",
+            f"reach {reachable} on port {sandbox.port} can sign in with the key below and mint",
+            "tokens. Use --host 127.0.0.1 unless that is what you want.",
+            "",
+        ]
+    lines += [
         f"  base URL      {sandbox.base_url}",
         f"  client id     {sandbox.client_id}",
         f"  redirect URI  {sandbox.redirect_uri}",

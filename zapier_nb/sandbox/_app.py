@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import _pages
 from ._faults import Fault
+from ._guard import RequestGuard
 from ._models import SCOPE_DESCRIPTIONS, AuthRequest, SandboxUser, TokenRequestError
 from ._pkce import is_pkce_value
 from ._routes import (
@@ -81,7 +83,11 @@ def create_app(state: SandboxState) -> Starlette:
     app_routes += [Route(path, endpoint, methods=methods) for path, endpoint, methods in table]
     for path in dict.fromkeys(path for path, _, _ in table):
         app_routes.append(Route(path.rstrip("/"), _append_slash(path)))
-    return Starlette(routes=app_routes, exception_handlers={HTTPException: _http_error})
+    return Starlette(
+        routes=app_routes,
+        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(RequestGuard, state=state)],
+    )
 
 
 def _append_slash(path: str) -> Endpoint:
@@ -252,7 +258,7 @@ class _Routes:
         authorize_url = query.get("redirect_uri", "")
         if not authorize_url:
             return _detail(400, "redirect_uri is required.")
-        if not self._is_own_authorize_url(authorize_url, request):
+        if not self._is_own_authorize_url(authorize_url):
             return _detail(
                 400,
                 f"redirect_uri must be an {AUTHORIZE_PATH} URL of this server "
@@ -375,10 +381,12 @@ class _Routes:
         user = self.state.user(int(chosen)) if chosen.isdigit() else None
         return user or self.state.first_user()
 
-    def _is_own_authorize_url(self, url: str, request: Request) -> bool:
+    def _is_own_authorize_url(self, url: str) -> bool:
+        """Only this sandbox's own consent screen: never what the request's Host says."""
         parts = urlsplit(url)
-        own_hosts = {urlsplit(self.state.base_url).netloc, request.headers.get("host", "")}
-        if parts.scheme not in ("http", "https") or parts.netloc not in own_hosts:
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() not in (
+            self.state.allowed_hosts()
+        ):
             return False
         if parts.path not in (AUTHORIZE_PATH, AUTHORIZE_PATH.rstrip("/")):
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import socket
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -54,7 +56,10 @@ class Sandbox:
         token_ttl: float = 3600,
         code_ttl: float = 600,
         rotate_refresh_tokens: bool = True,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
+        """`allowed_hosts` are further names (`host` or `host:port`) the sandbox answers
+        to besides its own address and the loopback names; any other `Host` is refused."""
         self.host = host
         self.port = port
         self._state = SandboxState(
@@ -64,6 +69,7 @@ class Sandbox:
             code_ttl=code_ttl,
             rotate_refresh_tokens=rotate_refresh_tokens,
         )
+        self._state.extra_hosts = (*allowed_hosts, *_own_names(host))
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -138,6 +144,13 @@ class Sandbox:
         if not self._state.base_url:
             raise RuntimeError("the sandbox has no address yet: call start() first")
         return self._state.base_url
+
+    @property
+    def public_hosts(self) -> list[str]:
+        """The names beyond loopback the sandbox answers to, each with its port."""
+        loopback = {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
+        own = self._state.allowed_hosts() - loopback - {urlsplit(self.base_url).netloc}
+        return sorted(own)
 
     @property
     def redirect_uri(self) -> str:
@@ -313,6 +326,29 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.close()
         raise
     return listener
+
+
+def listens_beyond_loopback(host: str) -> bool:
+    """True when other machines can reach a server bound to `host`."""
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
+def _own_names(host: str) -> list[str]:
+    """The names other machines reach a server bound to `host` by."""
+    if not listens_beyond_loopback(host):
+        return []
+    names = {host.strip("[]")}
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host.strip("[]")).is_unspecified:
+            names = {socket.gethostname()}
+            with contextlib.suppress(OSError):
+                names |= {
+                    str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)
+                }
+    return sorted(f"[{name}]" if ":" in name else name for name in names)
 
 
 def _url_host(host: str) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ._faults import FaultQueue
 from ._jwt import sign_hs256
@@ -94,6 +96,7 @@ class SandboxState:
         self.faults = FaultQueue()
         self.signing_key = secrets.token_bytes(32)
         self.base_url = ""
+        self.extra_hosts: tuple[str, ...] = ()
         self._configured_users = tuple(users)
         self._clients = {client.client_id: client for client in clients}
         self._defaults = (float(token_ttl), float(code_ttl), bool(rotate_refresh_tokens))
@@ -158,6 +161,17 @@ class SandboxState:
         measured on the monotonic clock, as a real server's would be.
         """
         return time.time() + self._clock_offset
+
+    def allowed_hosts(self) -> frozenset[str]:
+        """The `host:port` values this sandbox answers to: its own address, the loopback
+        names for its port, and any host it was told to trust."""
+        parts = urlsplit(self.base_url)
+        port = parts.port
+        hosts = {parts.netloc.lower()}
+        if port is not None:
+            hosts |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+            hosts |= {_with_port(host, port) for host in self.extra_hosts}
+        return frozenset(host.lower() for host in hosts)
 
     @property
     def callback_uri(self) -> str:
@@ -395,6 +409,13 @@ class SandboxState:
             if value is not None:
                 self.remember_secret(value)
         return IssuedTokens(access_token, refresh_token, id_token, expires_in, scope)
+
+
+def _with_port(host: str, port: int) -> str:
+    """`host:port`, unless `host` names its port already (`[::1]:80`, `name:80`)."""
+    if re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]+):\d+", host):
+        return host
+    return f"{host}:{port}"
 
 
 def _non_negative(name: str, seconds: float) -> float:
