@@ -13,13 +13,16 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ._errors import LoginRequiredError, SessionExpiredError, TokenCacheError, ZapierError
 from ._grants import read_token_answer, refresh_request
 from ._http import httpx
 from ._models import Token
 from ._oauth import TOKEN_PATH
-from ._store import TokenStore
+
+if TYPE_CHECKING:
+    from ._store import TokenStore
 
 __all__ = ["TokenKeeper"]
 

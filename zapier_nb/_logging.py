@@ -8,6 +8,7 @@ request's URL at INFO, so their loggers get the same filter.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -25,31 +26,35 @@ PROTECTED_LOGGERS = (
     "httpcore2.socks",
 )
 
-_HEADER_NAMES = "|".join(
-    re.escape(name) for name in sorted(SECRET_HEADERS | {"proxy-authorization"})
-)
-_FIELD_NAMES = "|".join(re.escape(name) for name in sorted(SECRET_FIELDS, key=len, reverse=True))
 
-# ("set-cookie", "...") and (b'authorization', b'...') as the transport logs headers.
-_HEADER_TUPLE = re.compile(
-    rf"""(\(\s*b?(['"])(?:{_HEADER_NAMES})\2\s*,\s*b?(['"]))(.*?)(\3\s*\))""", re.IGNORECASE
-)
-# Authorization: ... / x-api-key=... up to the end of the line.
-_HEADER_LINE = re.compile(rf"""(?<![\w-])((?:{_HEADER_NAMES})\s*[:=]\s*)[^\r\n'"]+""", re.I)
-_BEARER = re.compile(r"(?<![\w-])(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
-# access_token=..., "refresh_token": "...", code_verifier='...'
-_FIELD = re.compile(
-    rf"""(?<![\w-])(['"]?(?:{_FIELD_NAMES})['"]?\s*[:=]\s*['"]?)[^\s'"&,;}})\]]+""",
-    re.IGNORECASE,
-)
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """The masking patterns, compiled at the first log record rather than at import."""
+    header_names = "|".join(
+        re.escape(name) for name in sorted(SECRET_HEADERS | {"proxy-authorization"})
+    )
+    field_names = "|".join(re.escape(name) for name in sorted(SECRET_FIELDS, key=len, reverse=True))
+    return (
+        # ("set-cookie", "...") and (b'authorization', b'...') as the transport logs headers.
+        re.compile(rf"""(\(\s*b?(['"])(?:{header_names})\2\s*,\s*b?(['"]))(.*?)(\3\s*\))""", re.I),
+        # Authorization: ... / x-api-key=... up to the end of the line.
+        re.compile(rf"""(?<![\w-])((?:{header_names})\s*[:=]\s*)[^\r\n'"]+""", re.I),
+        re.compile(r"(?<![\w-])(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.I),
+        # access_token=..., "refresh_token": "...", code_verifier='...'
+        re.compile(
+            rf"""(?<![\w-])(['"]?(?:{field_names})['"]?\s*[:=]\s*['"]?)[^\s'"&,;}})\]]+""",
+            re.I,
+        ),
+    )
 
 
 def redact_text(text: str) -> str:
     """Mask the values of credential headers, bearer tokens and secret fields in free text."""
-    text = _HEADER_TUPLE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(5)}", text)
-    text = _HEADER_LINE.sub(lambda m: f"{m.group(1)}{MASK}", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)}{MASK}", text)
-    return _FIELD.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    header_tuple, header_line, bearer, field = _patterns()
+    text = header_tuple.sub(lambda m: f"{m.group(1)}{MASK}{m.group(5)}", text)
+    text = header_line.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = bearer.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    return field.sub(lambda m: f"{m.group(1)}{MASK}", text)
 
 
 class RedactingFilter(logging.Filter):
