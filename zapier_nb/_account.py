@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import _models
 from ._config import checked_link
 from ._errors import error_for_status
 from ._http import httpx, json_or_none, read_json
-from ._models import CheckAuthResponse, LoginLinkParams, LoginLinkResponse, parse_response
 from ._oauth import CHECK_PATH, LOGIN_LINK_PATH
+
+if TYPE_CHECKING:
+    from ._models import CheckAuthResponse
 
 __all__ = ["check_result", "login_link_request", "login_link_result"]
 
@@ -21,7 +26,7 @@ def check_result(response: httpx.Response, auth_method: str | None) -> CheckAuth
     """`GET /api/v2/auth/check/`'s answer, or the error that says what to do."""
     if response.status_code == 200:
         body = read_json(response, what="the auth check")
-        return parse_response(CheckAuthResponse, body, what="the auth check")
+        return _models.parse_response(_models.CheckAuthResponse, body, what="the auth check")
     raise error_for_status(
         response.status_code,
         body=json_or_none(response),
@@ -35,7 +40,7 @@ def login_link_request(
     client: httpx.Client, landing_url: str | None, *, first_name: str, last_name: str, email: str
 ) -> httpx.Request:
     """`GET /api/v2/auth/login-link/` for a new user who should land on `landing_url`."""
-    params = LoginLinkParams.landing_on(
+    params = _models.LoginLinkParams.landing_on(
         landing_url, first_name=first_name.strip(), last_name=last_name.strip(), email=email.strip()
     )
     return client.build_request("GET", LOGIN_LINK_PATH, params=params.form())
@@ -52,5 +57,5 @@ def login_link_result(response: httpx.Response, base_url: str) -> str:
             hint="Check the name, the email and the OAuth client id.",
         )
     body = read_json(response, what="the login-link request")
-    link = parse_response(LoginLinkResponse, body, what="the login-link request")
+    link = _models.parse_response(_models.LoginLinkResponse, body, what="the login-link request")
     return checked_link(link.login_link, base_url)

@@ -17,15 +17,15 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
 from ._errors import LoginRequiredError
 from ._http import httpx
 from ._keeper import TokenKeeper
-from ._models import Token
+from ._redact import Secret
 
 if TYPE_CHECKING:
     import asyncio
+
+    from ._models import Token
 
 __all__ = ["ApiKeyAuth", "BearerAuth", "Lock", "NoCredentialsAuth"]
 
@@ -35,15 +35,15 @@ _LOCK_POLL_SECONDS = 0.002
 class ApiKeyAuth(httpx.Auth):
     """Sends the key in the `x-api-key` header. The key shows in no repr."""
 
-    def __init__(self, api_key: SecretStr) -> None:
+    def __init__(self, api_key: Secret) -> None:
         self._api_key = api_key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self._api_key.get_secret_value()
+        request.headers["x-api-key"] = self._api_key.reveal()
         yield request
 
     def secret(self) -> str:
-        return self._api_key.get_secret_value()
+        return self._api_key.reveal()
 
     def __repr__(self) -> str:
         return "ApiKeyAuth(api_key='***')"

@@ -6,19 +6,14 @@ read in one call: status, JSON, error mapping and model, into the session's `Tok
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
+from . import _models
 from ._http import httpx, json_or_none, read_json
-from ._models import (
-    AuthorizationCodeTokenRequest,
-    RefreshTokenRequest,
-    Token,
-    TokenResponse,
-    parse_response,
-)
 from ._oauth import GrantType, PendingLogin, token_error
+
+if TYPE_CHECKING:
+    from ._models import SecretStr, Token
 
 __all__ = ["code_exchange_request", "read_token_answer", "refresh_request"]
 
@@ -32,7 +27,7 @@ def code_exchange_request(
     token_url: str, pending: PendingLogin, code: SecretStr, timeout: dict[str, Any]
 ) -> httpx.Request:
     """`POST /oauth/token/` with `grant_type=authorization_code` and the login's verifier."""
-    form = AuthorizationCodeTokenRequest(
+    form = _models.AuthorizationCodeTokenRequest(
         client_id=pending.client_id,
         code_verifier=pending.verifier,
         redirect_uri=pending.redirect_uri,
@@ -45,7 +40,7 @@ def refresh_request(
     token_url: str, client_id: str, refresh_token: SecretStr, timeout: dict[str, Any]
 ) -> httpx.Request:
     """`POST /oauth/token/` with `grant_type=refresh_token`."""
-    form = RefreshTokenRequest(client_id=client_id, refresh_token=refresh_token)
+    form = _models.RefreshTokenRequest(client_id=client_id, refresh_token=refresh_token)
     return httpx.Request("POST", token_url, data=form.form(), extensions={"timeout": timeout})
 
 
@@ -63,5 +58,8 @@ def read_token_answer(
     if response.status_code != 200:
         raise token_error(response.status_code, json_or_none(response), grant_type=grant_type)
     what = _WHAT[grant_type]
-    answer = parse_response(TokenResponse, read_json(response, what=what), what=what)
+    # Read inline: no local variable of this frame may hold the raw token answer.
+    answer = _models.parse_response(
+        _models.TokenResponse, read_json(response, what=what), what=what
+    )
     return answer.to_token(received_at, previous)

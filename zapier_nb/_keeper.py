@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from ._errors import LoginRequiredError, SessionExpiredError, TokenCacheError, ZapierError
 from ._grants import read_token_answer, refresh_request
 from ._http import httpx
-from ._models import Token
 from ._oauth import TOKEN_PATH
 
 if TYPE_CHECKING:
+    from ._models import Token
     from ._store import TokenStore
 
 __all__ = ["TokenKeeper"]

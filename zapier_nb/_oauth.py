@@ -13,11 +13,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from pydantic import SecretStr
-
+from . import _models
 from ._errors import (
     AuthorizationError,
     ConsentDeniedError,
@@ -29,8 +28,10 @@ from ._errors import (
     ZapierError,
     error_for_status,
 )
-from ._models import AuthorizeParams, OAuthErrorResponse, Token, TokenInfo
 from ._pkce import create_s256_challenge, generate_code_verifier, generate_state
+
+if TYPE_CHECKING:
+    from ._models import AuthorizeParams, SecretStr, Token, TokenInfo
 
 __all__ = [
     "AUTHORIZE_PATH",
@@ -103,13 +104,13 @@ class PendingLogin:
 
     def code_from(self, answer: PastedAnswer) -> SecretStr:
         """The code to exchange, once the answer is known to belong to this login."""
-        return SecretStr(code_from_answer(answer, self.state))
+        return _models.SecretStr(code_from_answer(answer, self.state))
 
 
 def start_login(base_url: str, *, client_id: str, redirect_uri: str, scope: str) -> PendingLogin:
     """A new PKCE login: a fresh verifier (S256) and state, and the consent URL."""
-    verifier = SecretStr(generate_code_verifier())
-    params = AuthorizeParams(
+    verifier = _models.SecretStr(generate_code_verifier())
+    params = _models.AuthorizeParams(
         client_id=client_id,
         redirect_uri=redirect_uri,
         scope=scope,
@@ -280,7 +281,7 @@ def token_error(status_code: int, body: Any, *, grant_type: GrantType) -> Zapier
             hint="The token request failed on the server; try again in a moment.",
         )
     try:
-        parsed = OAuthErrorResponse.model_validate(body)
+        parsed = _models.OAuthErrorResponse.model_validate(body)
         error, description = parsed.error, parsed.error_description
     except ValueError:
         error, description = "unknown_error", None
@@ -323,7 +324,7 @@ def token_info(token: Token) -> TokenInfo:
     """What may be shown about a token: the id_token's email and name, scopes, expiry."""
     claims = decode_jwt_claims(token.id_token.get_secret_value()) if token.id_token else {}
     email, name = claims.get("email"), claims.get("name")
-    return TokenInfo(
+    return _models.TokenInfo(
         email=email if isinstance(email, str) else None,
         name=name if isinstance(name, str) else None,
         scope=token.scope,

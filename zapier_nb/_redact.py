@@ -10,6 +10,7 @@ __all__ = [
     "MASK",
     "SECRET_FIELDS",
     "SECRET_HEADERS",
+    "Secret",
     "redact",
     "scrub",
     "scrub_value",
@@ -35,6 +36,23 @@ SECRET_FIELDS = frozenset(
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "set-cookie"})
 
 _MIN_SECRET_LENGTH = 6
+
+
+class Secret:
+    """A secret string that shows in no repr, no str and no traceback's local variables."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
 
 
 def redact(value: Any, mask: Callable[[Any], Any] = lambda _secret: MASK) -> Any:

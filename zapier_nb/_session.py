@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import SecretStr
-
 from ._account import check_result, login_link_request, login_link_result
 from ._auth import ApiKeyAuth, BearerAuth, NoCredentialsAuth
 from ._config import (
@@ -34,11 +32,7 @@ from ._http import (
 from ._keeper import TokenKeeper
 from ._listeners import Listeners
 from ._logging import install_log_redaction
-from ._models import (
-    DEFAULT_SCOPE,
-    CheckAuthResponse,
-    TokenInfo,
-)
+from ._models import DEFAULT_SCOPE
 from ._oauth import (
     CHECK_PATH,
     TOKEN_PATH,
@@ -48,10 +42,11 @@ from ._oauth import (
     start_login,
     token_info,
 )
-from ._redact import scrubbed_errors
+from ._redact import Secret, scrubbed_errors
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._models import CheckAuthResponse, TokenInfo
     from ._store import TokenStore
 
 __all__ = ["AuthMethod", "Session"]
@@ -115,7 +110,7 @@ class Session:
         self._bearer = BearerAuth(self._keeper)
         self._auth: httpx.Auth = NoCredentialsAuth()
         if api_key:
-            self._auth = ApiKeyAuth(SecretStr(api_key))
+            self._auth = ApiKeyAuth(Secret(api_key))
         elif cache.mode == "read_write" and self._keeper.load_cached():
             self._auth = self._bearer
 
@@ -211,7 +206,7 @@ class Session:
         if not api_key:
             raise ConfigurationError("The API key is empty. Paste the key from your credentials.")
         with self._lock:
-            self._set_auth(ApiKeyAuth(SecretStr(api_key)))
+            self._set_auth(ApiKeyAuth(Secret(api_key)))
 
     def begin_login(self, *, scope: str | None = None) -> str:
         """Start an OAuth PKCE login; returns the consent screen URL to open."""
