@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import ast
+import graphlib
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import zapier_nb
 
@@ -83,3 +86,41 @@ def test_only_one_module_imports_the_http_library() -> None:
         )
     )
     assert importers == ["_http.py"]
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The package modules a module imports when it is loaded: top level, outside
+    `if TYPE_CHECKING:` (imports inside functions run later, on purpose)."""
+    imported: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                imported.add(node.module.split(".")[0])
+            else:
+                imported.update(alias.name for alias in node.names)
+    return imported
+
+
+def test_no_module_of_the_package_imports_itself_back_when_loaded() -> None:
+    package = Path(zapier_nb.__file__).parent
+    graph = {path.stem: _module_imports(path) for path in package.glob("*.py")}
+    graph.pop("__init__")
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # raises on a cycle
+    assert "_errors" in order
+
+
+def test_the_core_loads_no_notebook_layer() -> None:
+    package = Path(zapier_nb.__file__).parent
+    ui = {"_display", "widgets", "magics", "_login_ui", "_terminal", "_secret_field", "tutorial"}
+    core = {path.stem for path in package.glob("_*.py")} - ui - {"__init__"}
+    for name in sorted(core):
+        assert not _module_imports(package / f"{name}.py") & ui, name
+
+
+def test_the_notebook_layer_names_session_only_for_type_hints() -> None:
+    """`Session.login()` imports the notebook layer; it must not import the session back."""
+    package = Path(zapier_nb.__file__).parent
+    for name in ("_display", "widgets", "_login_ui", "_terminal", "magics"):
+        assert "_session" not in _module_imports(package / f"{name}.py"), name

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._redact import redact
+from ._redact import redact, scrub, scrub_value
 
 __all__ = [
     "APIConnectionError",
@@ -68,6 +68,16 @@ class ZapierError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def scrub_secrets(self, secrets: list[str | None]) -> None:
+        """Mask these values wherever this error holds text: message, body, description."""
+        cleaned = scrub(self.message, secrets)
+        if cleaned != self.message:
+            self.message = cleaned
+            self.args = (cleaned,)
+        for attribute in ("body", "error_description"):
+            if getattr(self, attribute, None) is not None:
+                setattr(self, attribute, scrub_value(getattr(self, attribute), secrets))
 
 
 class ConfigurationError(ZapierError, ValueError):

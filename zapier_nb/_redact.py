@@ -91,21 +91,14 @@ def scrub_value(value: Any, secrets: Iterable[str | None]) -> Any:
 
 @contextlib.contextmanager
 def scrubbed_errors(secrets: Callable[[], Iterable[str | None]]) -> Iterator[None]:
-    """Mask the given secrets in the message, body and description of an escaping error.
+    """Mask the given secrets in an escaping error that can scrub itself (`scrub_secrets`).
 
     A server may echo what it was sent; an error must still not carry it onward.
     """
-    from ._errors import ZapierError
-
     try:
         yield
-    except ZapierError as exc:
-        known = list(secrets())
-        cleaned = scrub(exc.message, known)
-        if cleaned != exc.message:
-            exc.message = cleaned
-            exc.args = (cleaned,)
-        for attribute in ("body", "error_description"):
-            if getattr(exc, attribute, None) is not None:
-                setattr(exc, attribute, scrub_value(getattr(exc, attribute), known))
+    except Exception as exc:
+        scrub_secrets = getattr(exc, "scrub_secrets", None)
+        if scrub_secrets is not None:
+            scrub_secrets(list(secrets()))
         raise
