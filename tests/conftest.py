@@ -54,6 +54,20 @@ def oauth_session(sandbox: Sandbox) -> Iterator[Session]:
 
 
 @pytest.fixture
+def quick(sandbox: Sandbox) -> Iterator[Session]:
+    """An OAuth client and the API key, a half-second timeout and one retry: for faults."""
+    with Session(
+        client_id=sandbox.client_id,
+        redirect_uri=sandbox.redirect_uri,
+        api_key=sandbox.api_key,
+        base_url=sandbox.base_url,
+        timeout=0.5,
+        max_retries=1,
+    ) as session:
+        yield session
+
+
+@pytest.fixture
 def caught() -> list[BaseException]:
     """Errors an audited test caught; the audit searches them too."""
     return []

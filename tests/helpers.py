@@ -20,6 +20,13 @@ def log_in(session: Session, sandbox: Sandbox) -> None:
     session.complete_login(sandbox.approve(session.begin_login()))
 
 
+def access_token(session: Session) -> str:
+    """The access token the session holds now (tests compare it before and after)."""
+    token = session._keeper.token
+    assert token is not None
+    return token.access_token.get_secret_value()
+
+
 def assert_no_secrets(texts: Iterable[str], sandbox: Sandbox) -> None:
     secrets = sandbox.issued_secrets()
     assert secrets, "the scenario should have produced secrets to look for"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
 import pytest
-from helpers import log_in
+from helpers import access_token, log_in
 
 from zapier_nb import (
     APIConnectionError,
@@ -35,19 +34,6 @@ FLOWS = ["sync", "async"]
 
 
 pytestmark = pytest.mark.usefixtures("secret_audit")
-
-
-@pytest.fixture
-def quick(sandbox: Sandbox) -> Iterator[Session]:
-    """Half-second timeout, one retry."""
-    with Session(
-        client_id=sandbox.client_id,
-        redirect_uri=sandbox.redirect_uri,
-        base_url=sandbox.base_url,
-        timeout=0.5,
-        max_retries=1,
-    ) as session:
-        yield session
 
 
 @pytest.fixture
@@ -72,12 +58,6 @@ def check(session: Session, flow: str) -> CheckAuthResponse:
             await session.aclose()
 
     return asyncio.run(run())
-
-
-def access_token(session: Session) -> str:
-    token = session._keeper.token
-    assert token is not None
-    return token.access_token.get_secret_value()
 
 
 def fails(

@@ -20,18 +20,6 @@ from zapier_nb import (
 from zapier_nb.sandbox import Sandbox
 
 
-@pytest.fixture
-def quick(sandbox: Sandbox) -> Session:
-    return Session(
-        client_id=sandbox.client_id,
-        redirect_uri=sandbox.redirect_uri,
-        api_key=sandbox.api_key,
-        base_url=sandbox.base_url,
-        timeout=0.5,
-        max_retries=1,
-    )
-
-
 def test_a_500_from_the_token_endpoint_is_not_resent(
     oauth_session: Session, sandbox: Sandbox
 ) -> None:

@@ -33,7 +33,7 @@ if args.get("uncoordinated"):
     # The control group: the same workers with the cross-process protocol switched off.
     import contextlib
     from zapier_nb import _keeper, _store
-    _keeper.TokenKeeper.reconcile = lambda self: self.current()
+    _keeper.TokenKeeper.take_up_cached_token = lambda self: self.current()
     _store.TokenStore.locked = lambda self: contextlib.nullcontext()
 
 from zapier_nb import Session

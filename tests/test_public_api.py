@@ -5,6 +5,7 @@ import graphlib
 import inspect
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import zapier_nb
@@ -124,3 +125,14 @@ def test_the_notebook_layer_names_session_only_for_type_hints() -> None:
     package = Path(zapier_nb.__file__).parent
     for name in ("_display", "widgets", "_login_ui", "_terminal", "magics"):
         assert "_session" not in _module_imports(package / f"{name}.py"), name
+
+
+def test_errors_show_where_users_import_them_from() -> None:
+    error = zapier_nb.SessionExpiredError("Log in again.", status_code=400, error="invalid_grant")
+    line = "".join(traceback.format_exception_only(error))
+    assert line.startswith("zapier_nb.SessionExpiredError: Log in again.")
+    assert all(
+        getattr(zapier_nb, name).__module__ == "zapier_nb"
+        for name in zapier_nb.__all__
+        if name.endswith("Error")
+    )

@@ -28,9 +28,3 @@ def cached_fields(session: Session) -> dict[str, object]:
     entry = json.loads(session.token_cache_path.read_text())
     assert isinstance(entry, dict)
     return entry
-
-
-def access_token(session: Session) -> str:
-    token = session._keeper.token
-    assert token is not None
-    return token.access_token.get_secret_value()

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cache_helpers import TOKEN_FIELDS, access_token, cached_fields, kernel
-from helpers import audit, log_in
+from cache_helpers import TOKEN_FIELDS, cached_fields, kernel
+from helpers import access_token, audit, log_in
 
 from zapier_nb import (
     ConfigurationError,
