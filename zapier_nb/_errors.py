@@ -12,6 +12,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionLookupError",
+    "ActionRequestError",
     "AuthenticationError",
     "AuthorizationError",
     "ConfigurationError",
@@ -121,6 +123,8 @@ class PermissionDeniedError(APIStatusError):
 class RateLimitError(APIStatusError):
     """Too many requests (HTTP 429)."""
 
+    retry_after: float | None = None  # seconds the server asked to wait, when it said
+
 
 class ServerError(APIStatusError):
     """The server failed (HTTP 5xx) on every attempt."""
@@ -182,3 +186,28 @@ def _server_detail(body: Any) -> str:
             if isinstance(value, str) and value:
                 return value.rstrip(".")
     return ""
+
+
+class ActionRequestError(APIStatusError):
+    """An AI Actions call refused with HTTP 400, 412 or 422 and `{"error": ...}`.
+
+    `error` is the server's message; the action did not run.
+    """
+
+    def __init__(
+        self, message: str, *, error: str, status_code: int, body: Any, method: str, path: str
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, method=method, path=path)
+        self.error = error
+
+
+class ActionLookupError(ZapierError, LookupError):
+    """No AI Action, or more than one, matches what was asked for.
+
+    `candidates` holds `(id, description)` of the actions that matched (none when nothing did).
+    """
+
+    def __init__(self, message: str, *, query: str, candidates: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.query = query
+        self.candidates = candidates
