@@ -146,7 +146,8 @@ def _answer(call: _Call, response: httpx.Response) -> Any:
     message = body.get("error") if isinstance(body, dict) else None
     if status in _REFUSALS and isinstance(message, str) and message:
         raise ActionRequestError(
-            f"{call.what[:1].upper()}{call.what[1:]} was refused (HTTP {status}): {message.rstrip('.')}. "
+            f"{call.what[:1].upper()}{call.what[1:]} was refused (HTTP {status}): "
+            f"{message.rstrip('.')}. "
             "Nothing was run; fix the request and try again.",
             error=message,
             status_code=status,

@@ -12,12 +12,13 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from ._action_runner import ActionRunner
 from ._display import describe_auth, expiry_text
 from ._errors import ZapierError
 from ._secret_field import SecretField
 from ._session import Session
 
-__all__ = ["LoginWidget", "SecretField"]
+__all__ = ["ActionRunner", "LoginWidget", "SecretField"]
 
 _BUTTON_STYLE = (
     "display:inline-block;padding:6px 14px;border-radius:4px;background:#ff4f00;color:#fff;"
