@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import threading
+
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ._errors import ZapierError
