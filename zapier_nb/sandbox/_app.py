@@ -276,8 +276,8 @@ class _Routes:
         if authorize_url != landing and not self._is_own_authorize_url(authorize_url, request):
             return _detail(
                 400,
-                f"redirect_to (or redirect_uri) must be an {AUTHORIZE_PATH} URL of this server "
-                "with a known client_id.",
+                f"redirect_uri must be an {AUTHORIZE_PATH} URL of this server with a known "
+                "client_id (redirect_to too: they mean the same).",
             )
         email = query.get("sign_up_email", "").strip()
         if not email:

@@ -148,7 +148,7 @@ _ORDER_ID = re.compile(r"\bSO-\d+\b", re.IGNORECASE)
 _WORD = re.compile(r"[\w@.+-]+")
 _FILLER_WORDS = (
     "a an the for about on of to in with and or search find look up lookup help center "
-    "article articles me please show get any some how do i"
+    "article articles me my your please show get any some how do does i can is are what"
 )
 _FILLER = frozenset(_FILLER_WORDS.split())
 
