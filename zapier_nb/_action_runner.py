@@ -72,6 +72,8 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             self._say(exc.message, error=True)
             return
         self.picker.options = [(f"{a.description} ({a.id})", a.id) for a in actions]
+        if chosen is None and actions:
+            chosen = actions[0].id
         if chosen is not None:
             self.picker.value = chosen
         count = len(actions)

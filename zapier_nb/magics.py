@@ -189,13 +189,21 @@ class ZapierMagics(Magics, Configurable):
         `r = %zapier_run ...` keeps the result.
         """
         args = parse_argstring(self.zapier_run, line)
-        instructions = _run_instructions(args.instructions, cell)
-        params = _run_params(args.param)
+        on_line = None if args.instructions is None else _unquote(args.instructions)
+        instructions = _run_instructions(on_line, cell)
+        params = _run_params([_unquote(pair) for pair in args.param])
         session = self._session()
         with _as_usage_errors():
             return session.run_action(
-                args.action, instructions, params=params or None, preview=args.preview
+                _unquote(args.action), instructions, params=params or None, preview=args.preview
             )
+
+
+def _unquote(text: str) -> str:
+    """IPython's argument splitting keeps quotes around an argument; drop one matching pair."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def _run_instructions(on_line: str | None, cell: str | None) -> str:
@@ -219,7 +227,7 @@ def _run_params(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--param takes KEY=VALUE, not {pair!r}.")
-        params[key.strip()] = value
+        params[key.strip()] = _unquote(value)
     return params
 
 
