@@ -85,20 +85,23 @@ class _Call:
 # -- sending ----------------------------------------------------------------------------------
 
 
-def _request(client: httpx.Client | httpx.AsyncClient, call: _Call) -> httpx.Request:
-    return client.build_request(call.method, call.path, params=call.params or None, json=call.json)
+def _request(client: httpx.Client | httpx.AsyncClient, base_url: str, call: _Call) -> httpx.Request:
+    # An absolute URL spares the client joining it to its base URL on every call.
+    return client.build_request(
+        call.method, base_url + call.path, params=call.params or None, json=call.json
+    )
 
 
 def _send(session: Session, call: _Call) -> httpx.Response:
     client = session.client
     with translate_transport_errors(call.method, call.path, session.base_url):
-        return client.send(_request(client, call))
+        return client.send(_request(client, session.base_url, call))
 
 
 async def _asend(session: Session, call: _Call) -> httpx.Response:
     client = session.async_client
     with translate_transport_errors(call.method, call.path, session.base_url):
-        return await client.send(_request(client, call))
+        return await client.send(_request(client, session.base_url, call))
 
 
 def _do(session: Session, call: _Call, read: Callable[[Any], T]) -> T:
@@ -226,7 +229,10 @@ def _run_call(
         raise ConfigurationError(
             "The instructions are empty. Say in plain words what the action should do."
         )
-    body = ExecuteRequest(instructions=instructions, params=constraints_from(params)).body()
+    constraints = constraints_from(params)
+    body: dict[str, Any] = {"instructions": instructions}
+    if constraints is not None:
+        body = ExecuteRequest(instructions=instructions, params=constraints).body()
     return _Call(
         "POST",
         _action_path(action_id, "execute/"),
