@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -131,3 +132,17 @@ def test_run_many_result_table_and_summary() -> None:
     assert "it broke" in many._repr_html_()
     assert many.not_run == 1
     assert [r.index for r in many[1:]] == [1, 2]
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    from email.utils import formatdate
+
+    from zapier_nb._actions import retry_after_seconds
+
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("0.25") == 0.25
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+    later = retry_after_seconds(formatdate(time.time() + 120, usegmt=True))
+    assert later is not None
+    assert 100 < later <= 120

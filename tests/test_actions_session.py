@@ -20,6 +20,7 @@ from zapier_nb import (
     ConfigurationError,
     ParamConstraint,
     PermissionDeniedError,
+    RateLimitError,
     Session,
 )
 from zapier_nb.sandbox import Sandbox
@@ -271,3 +272,16 @@ def test_oauth_session_runs_actions(oauth_session: Session, sandbox: Sandbox) ->
     assert result.status == "success"
     assert result.results is not None
     assert result.results[0]["title"] == "Reset your password"
+
+
+def test_a_429_carries_the_servers_retry_after(
+    key_session: Session, sandbox: Sandbox, caught: list[BaseException]
+) -> None:
+    action_id = key_session.find_action("lookup row").id
+    sandbox.fail_next("execute", status=429, retry_after=2.5)
+    with pytest.raises(RateLimitError) as info:
+        key_session.run_action(action_id, "Find ada@example.com")
+    caught.append(info.value)
+    assert info.value.retry_after == 2.5
+    assert sandbox.count("execute") == 1  # not retried: run_many decides that, not run_action
+    assert sandbox.execution_count() == 0
