@@ -181,14 +181,16 @@ def test_run_many_in_the_kernel_shows_a_progress_bar(kernel: Kernel, sandbox: Sa
     assert (bar["value"], bar["max"], bar["bar_style"]) == (6, 6, "success")
 
 
+@pytest.mark.parametrize("call", ["run_many", "await arun_many"])
 def test_the_stop_button_stops_run_many_and_keeps_what_finished(
-    kernel: Kernel, sandbox: Sandbox
+    kernel: Kernel, sandbox: Sandbox, call: str
 ) -> None:
     k = kernel()
     sandbox.latency = 0.3
+    prefix, name = ("await ", "arun_many") if call.startswith("await") else ("", call)
     msg_id = k.client.execute(
         "import zapier_nb\n"
-        "r = zapier_nb.get_session().run_many('lookup row', "
+        f"r = {prefix}zapier_nb.get_session().{name}('lookup row', "
         "['Find ada@example.com'] * 40, concurrency=2)\n"
         "import json\nprint(r.summary())\nprint(json.dumps(dict(r.counts)))"
     )

@@ -328,7 +328,7 @@ def run_many(
             for future in done:
                 tally.add(future.result())
         if run.fatal:
-            _drain_started(futures, tally)
+            lost = _drain_started(futures, tally)
     except KeyboardInterrupt:
         interrupted = True
         run.stop.set()
