@@ -1,4 +1,4 @@
-"""Benchmarks of zapier_nb: import cost, per-call overhead, refresh under contention.
+"""Benchmarks of zapier_nb: import cost, per-call overhead, refresh under contention, AI Actions.
 
     .venv/bin/python benchmarks/run.py [--quick] [--markdown PATH] [--json PATH]
 
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bench_actions
 import bench_calls
 import bench_import
 import bench_refresh
@@ -30,7 +31,7 @@ from report import Row, render_markdown, render_text
 
 import zapier_nb
 
-PARTS = ("import", "calls", "refresh")
+PARTS = ("import", "calls", "refresh", "actions")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Plan:
     refresh_repeats: int
     refresh_callers: tuple[int, ...]
     clock_ttl: float
+    actions: bench_actions.Settings
 
 
 FULL = Plan(
@@ -52,6 +54,18 @@ FULL = Plan(
     refresh_repeats=5,
     refresh_callers=(10, 100, 1000),
     clock_ttl=6.0,
+    actions=bench_actions.Settings(
+        rounds=40,
+        batch=25,
+        warmup=50,
+        table_actions=1000,
+        table_repeats=10,
+        many_inputs=1000,
+        many_latency=0.05,
+        many_concurrency=16,
+        burst=50,
+        expired_callers=100,
+    ),
 )
 QUICK = Plan(
     import_runs=5,
@@ -61,13 +75,26 @@ QUICK = Plan(
     refresh_repeats=1,
     refresh_callers=(10, 50),
     clock_ttl=2.0,
+    actions=bench_actions.Settings(
+        rounds=6,
+        batch=10,
+        warmup=10,
+        table_actions=300,
+        table_repeats=2,
+        many_inputs=32,
+        many_latency=0.02,
+        many_concurrency=16,
+        burst=8,
+        expired_callers=20,
+    ),
 )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
-        description="Measure zapier_nb's import time, per-call overhead and refresh contention.",
+        description="Measure zapier_nb's import time, per-call overhead, refresh contention "
+        "and AI Actions calls.",
     )
     parser.add_argument("--quick", action="store_true", help="a short run (fewer repetitions)")
     parser.add_argument(
@@ -117,7 +144,17 @@ def _notes(parts: Sequence[str], plan: Plan, extra: Sequence[str]) -> list[str]:
             f"({plan.refresh_repeats} burst(s) each). The session's pool allows 100 connections "
             "(20 kept alive): beyond 100 callers the rest queue."
         )
-    if "calls" in parts or "refresh" in parts:
+    if "actions" in parts:
+        a = plan.actions
+        notes.append(
+            f"actions: run_action against a bare POST of the same body to the same execute "
+            f"endpoint, {a.rounds} rounds of {a.batch}; the table: list_actions() and "
+            f"_repr_html_() of {a.table_actions} actions, median of {a.table_repeats}; run_many: "
+            f"{a.many_inputs} inputs, {a.many_latency * 1000:g} ms injected per call, the 429 "
+            f"burst is {a.burst} answers with Retry-After 0.2 s; expired token: "
+            f"{a.expired_callers} asyncio tasks after expire_access_tokens()."
+        )
+    if "calls" in parts or "refresh" in parts or "actions" in parts:
         notes.append("sandbox: served from a child process, so it does not share the GIL.")
     return notes + list(extra)
 
@@ -150,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         results = bench_refresh.measure(refresh_settings, log)
         rows += bench_refresh.rows(results, refresh_settings)
+    if "actions" in parts:
+        log("AI Actions ...")
+        rows += bench_actions.measure(plan.actions, log)
     elapsed = time.perf_counter() - started
 
     plan_name = "quick" if args.quick else "full"

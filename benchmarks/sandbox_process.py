@@ -3,12 +3,14 @@
 Running it in its own interpreter keeps its event loop off the benchmark's GIL, so
 the client's time is what gets measured. The pipe carries the few sandbox calls the
 benchmarks need: play the consenting user, read a counter, change the token
-lifetime, expire the access tokens.
+lifetime, expire the access tokens, and for AI Actions: add actions, set the per-call
+latency, queue faults, count executions and the instructions they ran.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from collections import Counter
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
@@ -49,6 +51,28 @@ def _serve(conn: Connection, token_ttl: float) -> None:
                     result = None
                 elif command == "expire_access_tokens":
                     sb.expire_access_tokens()
+                    result = None
+                elif command == "add_actions":
+                    for number in range(int(args[0])):
+                        sb.add_action(f"Bench: Action {number:04d}", needs=["thing"])
+                    result = len(sb.actions())
+                elif command == "latency":
+                    sb.latency = float(args[0])
+                    result = None
+                elif command == "fail_next":
+                    sb.fail_next(args[0], **args[1])
+                    result = None
+                elif command == "clear_faults":
+                    sb.clear_faults()
+                    result = None
+                elif command == "execution_count":
+                    result = sb.execution_count()
+                elif command == "executed_instructions":
+                    result = Counter(
+                        log.instructions for log in sb.execution_logs() if not log.preview
+                    )
+                elif command == "reset":
+                    sb.reset()
                     result = None
                 else:
                     raise ValueError(f"unknown command {command!r}")
@@ -120,6 +144,32 @@ class SandboxProcess:
     def expire_access_tokens(self) -> None:
         """Make the server refuse every access token issued so far (the 401 path)."""
         self._call("expire_access_tokens")
+
+    def add_actions(self, count: int) -> int:
+        """Store `count` more actions for the sandbox user; returns how many it has."""
+        result: int = self._call("add_actions", count)
+        return result
+
+    def set_latency(self, seconds: float) -> None:
+        self._call("latency", seconds)
+
+    def fail_next(self, route: str, **fault: Any) -> None:
+        self._call("fail_next", route, fault)
+
+    def clear_faults(self) -> None:
+        self._call("clear_faults")
+
+    def execution_count(self) -> int:
+        result: int = self._call("execution_count")
+        return result
+
+    def executed_instructions(self) -> Counter[str]:
+        """How many times each instruction text was run (previews left out)."""
+        result: Counter[str] = self._call("executed_instructions")
+        return result
+
+    def reset(self) -> None:
+        self._call("reset")
 
     def stop(self) -> None:
         conn, process = self._conn, self._process

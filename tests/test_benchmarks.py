@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
-RUN_TIMEOUT = 240  # a quick run takes about 30 s on two idle cores
+RUN_TIMEOUT = 300  # a quick run takes about 35 s on two idle cores
 
 
 @dataclass
@@ -68,7 +68,7 @@ def test_quick_run_prints_the_table_and_writes_markdown(quick_run: QuickRun) -> 
         assert column in header
     assert "met?" in header
     assert "| measurement | contender | median | baseline median |" in quick_run.markdown
-    for section in ("import", "calls", "refresh"):
+    for section in ("import", "calls", "refresh", "actions"):
         assert quick_run.rows(section), f"no {section} rows"
         for row in quick_run.rows(section):
             assert row["measurement"] in quick_run.stdout
@@ -129,3 +129,48 @@ def test_a_fresh_token_is_never_refreshed_and_every_caller_is_counted(
                 assert callers < checks <= 2 * callers, where
             else:
                 assert checks == callers, where
+
+
+def _actions(quick_run: QuickRun, kind: str) -> list[dict[str, Any]]:
+    return [row["detail"] for row in quick_run.rows("actions") if row["detail"]["kind"] == kind]
+
+
+def test_run_action_is_measured_sync_and_async_against_a_bare_post(quick_run: QuickRun) -> None:
+    rows = [r for r in quick_run.rows("actions") if r["detail"]["kind"] == "per_call"]
+    assert {r["measurement"] for r in rows} == {
+        "run_action, API key, sync",
+        "run_action, API key, async",
+    }
+    for row in rows:
+        assert row["median_s"] > 0
+        assert row["baseline_median_s"] > 0
+
+
+def test_run_many_executes_each_input_exactly_once(quick_run: QuickRun) -> None:
+    runs = _actions(quick_run, "run_many")
+    assert [r["name"] for r in runs] == [
+        "sequential",
+        "concurrency 16",
+        "concurrency 16, 429 burst",
+    ]
+    for run in runs:
+        assert run["executions"] == run["inputs"], run["name"]
+        assert run["duplicates"] == 0, run["name"]
+        assert set(run["statuses"]) == {"success"}, run["name"]
+    assert runs[2]["rate_limited"] > 0
+
+
+def test_an_expired_token_costs_one_refresh_and_no_duplicate(quick_run: QuickRun) -> None:
+    [expired] = _actions(quick_run, "expired")
+    assert expired["refreshes"] == 1
+    assert expired["executions"] == expired["callers"]
+    assert expired["duplicates"] == 0
+    assert expired["failures"] == 0
+    assert expired["execute_requests"] > expired["callers"]  # some were refused with 401
+
+
+def test_the_actions_table_is_capped_with_a_count_line(quick_run: QuickRun) -> None:
+    table = _actions(quick_run, "table")[0]
+    assert table["listed"] == table["actions"]
+    assert 0 < table["rows_shown"] < table["listed"]
+    assert table["count_line"] is True

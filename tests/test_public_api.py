@@ -14,6 +14,11 @@ EXPECTED_PUBLIC_NAMES = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionList",
+    "ActionLookupError",
+    "ActionRequestError",
+    "ActionResult",
+    "AiAction",
     "AuthenticationError",
     "AuthorizationError",
     "CheckAuthResponse",
@@ -24,9 +29,12 @@ EXPECTED_PUBLIC_NAMES = [
     "LoginLinkResponse",
     "LoginRequiredError",
     "OAuthError",
+    "ParamConstraint",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
+    "RunManyResult",
+    "RunRow",
     "ServerError",
     "Session",
     "SessionExpiredError",
@@ -61,6 +69,21 @@ def test_session_has_the_documented_methods() -> None:
         "login_link", "client", "async_client",
     ):  # fmt: skip
         assert hasattr(zapier_nb.Session, name), name
+
+
+def test_session_has_the_ai_actions_methods_and_their_async_twins() -> None:
+    for name in (
+        "list_actions", "find_action", "get_action", "create_action", "update_action",
+        "delete_action", "run_action", "rate_execution", "run_many",
+    ):  # fmt: skip
+        assert inspect.isfunction(getattr(zapier_nb.Session, name)), name
+        assert inspect.iscoroutinefunction(getattr(zapier_nb.Session, f"a{name}")), name
+
+
+def test_the_runner_widget_is_exported_from_widgets() -> None:
+    from zapier_nb.widgets import ActionRunner
+
+    assert ActionRunner.__module__ == "zapier_nb._action_runner"
 
 
 def test_import_does_not_pull_in_notebook_or_server_libraries() -> None:

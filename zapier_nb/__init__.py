@@ -1,4 +1,4 @@
-"""Zapier AI Actions authentication for Jupyter notebooks.
+"""Zapier AI Actions for Jupyter notebooks: log in, run actions, see the results as tables.
 
 `Session` holds an API key or OAuth PKCE tokens and refreshes them; the sandbox
 (`zapier_nb.sandbox`) serves the API locally for tutorials and tests.
@@ -14,6 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    ActionLookupError,
+    ActionRequestError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -37,14 +39,22 @@ from ._errors import (
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
+    from ._results import ActionList, ActionResult, RunManyResult, RunRow
     from ._session import Session
 
 
 _LAZY = {
+    "ActionList": "._results",
+    "ActionResult": "._results",
+    "AiAction": "._action_models",
     "CheckAuthResponse": "._models",
     "LoginLinkResponse": "._models",
+    "ParamConstraint": "._action_models",
+    "RunManyResult": "._results",
+    "RunRow": "._results",
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
@@ -76,6 +86,11 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionList",
+    "ActionLookupError",
+    "ActionRequestError",
+    "ActionResult",
+    "AiAction",
     "AuthenticationError",
     "AuthorizationError",
     "CheckAuthResponse",
@@ -86,9 +101,12 @@ __all__ = [
     "LoginLinkResponse",
     "LoginRequiredError",
     "OAuthError",
+    "ParamConstraint",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
+    "RunManyResult",
+    "RunRow",
     "ServerError",
     "Session",
     "SessionExpiredError",

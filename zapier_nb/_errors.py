@@ -3,6 +3,7 @@
     ZapierError
     ├── ConfigurationError ············ also a ValueError
     │   └── TokenCacheError
+    ├── ActionLookupError ············· also a LookupError
     ├── LoginRequiredError
     ├── LoginError
     │   ├── StateMismatchError
@@ -16,15 +17,17 @@
     │   ├── AuthenticationError (401)
     │   │   └── SessionExpiredError ··· (the same class as above)
     │   ├── PermissionDeniedError (403)
+    │   ├── ActionRequestError (400, 412, 422 from AI Actions)
     │   ├── RateLimitError (429)
     │   └── ServerError (5xx)
     ├── ResponseValidationError
     └── APIConnectionError
         └── APITimeoutError
 
-The three joins (dotted) let one except clause catch an error by what it means: a bad
-setting is a ValueError; a rejected code is a failed login and an OAuth answer; a
-rejected refresh token is an OAuth answer and lost authentication.
+The joins (dotted) let one except clause catch an error by what it means: a bad setting
+is a ValueError; an action that cannot be found is a LookupError; a rejected code is a
+failed login and an OAuth answer; a rejected refresh token is an OAuth answer and lost
+authentication.
 
 Each message says what failed and what to do next. No message, repr or attribute holds
 a secret: server bodies are kept only after redaction.
@@ -40,6 +43,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionLookupError",
+    "ActionRequestError",
     "AuthenticationError",
     "AuthorizationError",
     "ConfigurationError",
@@ -164,6 +169,8 @@ class PermissionDeniedError(APIStatusError):
 class RateLimitError(APIStatusError):
     """Too many requests (HTTP 429)."""
 
+    retry_after: float | None = None  # seconds the server asked to wait, when it said
+
 
 class ServerError(APIStatusError):
     """The server failed (HTTP 5xx) on every attempt."""
@@ -225,6 +232,31 @@ def _server_detail(body: Any) -> str:
             if isinstance(value, str) and value:
                 return value.rstrip(".")
     return ""
+
+
+class ActionRequestError(APIStatusError):
+    """An AI Actions call refused with HTTP 400, 412 or 422 and `{"error": ...}`.
+
+    `error` is the server's message; the action did not run.
+    """
+
+    def __init__(
+        self, message: str, *, error: str, status_code: int, body: Any, method: str, path: str
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body, method=method, path=path)
+        self.error = error
+
+
+class ActionLookupError(ZapierError, LookupError):
+    """No AI Action, or more than one, matches what was asked for.
+
+    `candidates` holds `(id, description)` of the actions that matched (none when nothing did).
+    """
+
+    def __init__(self, message: str, *, query: str, candidates: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.query = query
+        self.candidates = candidates
 
 
 # Tracebacks and reprs name the classes where users import them from.

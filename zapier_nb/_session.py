@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +44,7 @@ from ._oauth import (
     token_info,
 )
 from ._redact import Secret, scrubbed_errors
+from ._session_actions import ActionMethods
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ __all__ = ["AuthMethod", "Session"]
 AuthMethod = Literal["api_key", "oauth"]
 
 
-class Session:
+class Session(ActionMethods):
     """A Zapier AI Actions session authenticated by API key or OAuth PKCE."""
 
     def __init__(
@@ -408,6 +410,9 @@ class Session:
     def _send_unauthenticated(self, request: httpx.Request) -> httpx.Response:
         with translate_transport_errors(request.method, request.url.path, self.base_url):
             return self.client.send(request, auth=None)
+
+    def _scrubbing(self) -> AbstractContextManager[None]:
+        return scrubbed_errors(self._secrets)
 
     def _secrets(self) -> Iterable[str | None]:
         auth, token, pending = self._auth, self._keeper.token, self._pending

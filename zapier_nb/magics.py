@@ -1,5 +1,6 @@
 """IPython magics: `%zapier_login`, `%zapier_check`, `%zapier_status`, `%zapier_logout`,
-`%zapier_login_link`. Options are traitlets, so `%config ZapierMagics.base_url = ...` works.
+`%zapier_login_link`, `%zapier_actions`, `%zapier_run` and `%%zapier_run`. Options are
+traitlets, so `%config ZapierMagics.base_url = ...` works.
 
 User mistakes and API errors become a one-line `UsageError` with the fix, not a traceback.
 The session and display modules load at the first magic, keeping `%load_ext` quick.
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Float, Unicode
 from traitlets.config import Configurable
@@ -22,6 +23,7 @@ from ._errors import LoginRequiredError, ZapierError
 
 if TYPE_CHECKING:
     from ._display import ResultTable
+    from ._results import ActionList, ActionResult
     from ._session import Session
 
 __all__ = ["ZapierMagics", "load_ipython_extension"]
@@ -140,6 +142,89 @@ class ZapierMagics(Magics, Configurable):
                 first_name=args.first_name, last_name=args.last_name, email=args.email
             )
         return login_link_table(link, args.email)
+
+    # -- AI Actions -------------------------------------------------------------------
+
+    @line_magic
+    def zapier_actions(self, line: str) -> ActionList:
+        """Show the stored AI Actions: id, app, action, type, description, required inputs.
+
+        Words after the magic keep only the actions whose description or app/action has
+        them all: `%zapier_actions gmail`.
+        """
+        from ._results import ActionList
+
+        session = self._session()
+        with _as_usage_errors():
+            actions = session.list_actions()
+        words = line.casefold().split()
+        if not words:
+            return actions
+        kept = [
+            a for a in actions if all(w in f"{a.description} {a.key}".casefold() for w in words)
+        ]
+        return ActionList(kept, actions.configuration_link)
+
+    @magic_arguments()
+    @argument("action", help="The action: its id, app/action, or words of its description.")
+    @argument("instructions", nargs="?", help="What to do, in plain words (quoted).")
+    @argument("--preview", action="store_true", help="Only show what would be done.")
+    @argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Use this value for an input (repeatable).",
+    )
+    @line_cell_magic
+    def zapier_run(self, line: str, cell: str | None = None) -> ActionResult:
+        """Run (or with --preview, only preview) an AI Action.
+
+        `%zapier_run ACTION "instructions" [--preview] [--param key=value ...]`, or
+        `%%zapier_run ACTION [--preview]` with the instructions as the cell's body.
+        `r = %zapier_run ...` keeps the result.
+        """
+        args = parse_argstring(self.zapier_run, line)
+        on_line = None if args.instructions is None else _unquote(args.instructions)
+        instructions = _run_instructions(on_line, cell)
+        params = _run_params([_unquote(pair) for pair in args.param])
+        session = self._session()
+        with _as_usage_errors():
+            return session.run_action(
+                _unquote(args.action), instructions, params=params or None, preview=args.preview
+            )
+
+
+def _unquote(text: str) -> str:
+    """IPython's argument splitting keeps quotes around an argument; drop one matching pair."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _run_instructions(on_line: str | None, cell: str | None) -> str:
+    if cell is not None and cell.strip():
+        if on_line:
+            raise UsageError(
+                "Give the instructions either on the %%zapier_run line or in the cell, not both."
+            )
+        return cell.strip()
+    if not on_line or not on_line.strip():
+        raise UsageError(
+            'Say what to do: %zapier_run ACTION "instructions", or %%zapier_run ACTION with '
+            "the instructions in the cell."
+        )
+    return on_line
+
+
+def _run_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param takes KEY=VALUE, not {pair!r}.")
+        params[key.strip()] = _unquote(value)
+    return params
 
 
 def load_ipython_extension(ipython: Any) -> None:

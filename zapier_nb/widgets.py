@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from ._action_runner import ActionRunner
 from ._display import describe_auth, expiry_text
 from ._errors import ZapierError
 from ._secret_field import SecretField
@@ -19,7 +20,7 @@ from ._secret_field import SecretField
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["LoginWidget", "SecretField"]
+__all__ = ["ActionRunner", "LoginWidget", "SecretField"]
 
 _BUTTON_STYLE = (
     "display:inline-block;padding:6px 14px;border-radius:4px;background:#ff4f00;color:#fff;"

@@ -44,7 +44,14 @@ def test_login_link_answers_a_sign_up_link(sb: Sandbox, http: httpx2.Client) -> 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"sign_up_email": "x@example.com"}, "redirect_uri is required"),
+        (
+            {
+                "redirect_uri": "{base}/oauth/authorize/?client_id=zapier-nb-sandbox",
+                "redirect_to": "{base}/oauth/authorize/?client_id=zapier-nb-sandbox&x=1",
+                "sign_up_email": "x@example.com",
+            },
+            "redirect_uri and redirect_to differ",
+        ),
         (
             {
                 "redirect_uri": "https://example.com/oauth/authorize/?client_id=zapier-nb-sandbox",

@@ -1,4 +1,4 @@
-"""A local fake of Zapier's AI Actions authentication API, for tests and tutorial notebooks.
+"""A local fake of Zapier's AI Actions API, for tests and tutorial notebooks.
 
 Needs the ``sandbox`` extra (Starlette and uvicorn). Run ``python -m zapier_nb.sandbox``, or::
 
@@ -11,10 +11,19 @@ Needs the ``sandbox`` extra (Starlette and uvicorn). Run ``python -m zapier_nb.s
 from __future__ import annotations
 
 from . import _browser
+from ._actions_state import ExecutionLog, SentEmail
 from ._models import SandboxClient, SandboxUser
 from ._server import Sandbox
 
-__all__ = ["Sandbox", "SandboxClient", "SandboxUser", "approve", "follow_login_link"]
+__all__ = [
+    "ExecutionLog",
+    "Sandbox",
+    "SandboxClient",
+    "SandboxUser",
+    "SentEmail",
+    "approve",
+    "follow_login_link",
+]
 
 
 def approve(authorize_url: str, *, deny: bool = False) -> str:

@@ -18,15 +18,19 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import _pages
-from ._faults import Fault
+from ._actions_app import action_routes
+from ._fault_middleware import ActFirstFaults
+from ._faults import ACTION_FAULT_ROUTES, Fault, defer
 from ._guard import RequestGuard
 from ._models import SCOPE_DESCRIPTIONS, AuthRequest, SandboxUser, TokenRequestError
 from ._pkce import is_pkce_value
 from ._routes import (
+    ACTIONS_PAGE_PATH,
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CHECK_PATH,
     LOGIN_LINK_PATH,
+    LOGIN_SUCCESS_PATH,
     SIGN_UP_PATH,
     TOKEN_PATH,
 )
@@ -78,15 +82,25 @@ def create_app(state: SandboxState) -> Starlette:
         (SIGN_UP_PATH, routes.sign_up_page, ["GET"]),
         (SIGN_UP_PATH, routes.sign_up, ["POST"]),
         (CALLBACK_PATH, routes.callback, ["GET"]),
+        (LOGIN_SUCCESS_PATH, routes.login_success, ["GET"]),
+        (ACTIONS_PAGE_PATH, routes.actions_page, ["GET"]),
     ]
     app_routes = [Route("/", routes.index, methods=["GET"])]
     app_routes += [Route(path, endpoint, methods=methods) for path, endpoint, methods in table]
     for path in dict.fromkeys(path for path, _, _ in table):
         app_routes.append(Route(path.rstrip("/"), _append_slash(path)))
+    app_routes += action_routes(state, routes._fault)
+    act_first = Middleware(
+        ActFirstFaults,
+        respond=_fault_response,
+        drop=DropConnection,
+        generation=lambda: state.generation,
+    )
     return Starlette(
         routes=app_routes,
         exception_handlers={HTTPException: _http_error},
-        middleware=[Middleware(RequestGuard, state=state)],
+        # The guard first: an unknown Host or an oversized body reaches nothing else.
+        middleware=[Middleware(RequestGuard, state=state), act_first],
     )
 
 
@@ -255,14 +269,17 @@ class _Routes:
         if faulted is not None:
             return faulted
         query = request.query_params
-        authorize_url = query.get("redirect_uri", "")
-        if not authorize_url:
-            return _detail(400, "redirect_uri is required.")
-        if not self._is_own_authorize_url(authorize_url):
+        # The spec names it redirect_to; the how-to's example says redirect_uri. Both work.
+        spellings = {query.get(name, "") for name in ("redirect_uri", "redirect_to")} - {""}
+        if len(spellings) > 1:
+            return _detail(400, "redirect_uri and redirect_to differ; send one, or the same.")
+        landing = self.state.base_url + LOGIN_SUCCESS_PATH
+        authorize_url = spellings.pop() if spellings else landing
+        if authorize_url != landing and not self._is_own_authorize_url(authorize_url):
             return _detail(
                 400,
-                f"redirect_uri must be an {AUTHORIZE_PATH} URL of this server "
-                "with a known client_id.",
+                f"redirect_uri must be an {AUTHORIZE_PATH} URL of this server with a known "
+                "client_id (redirect_to too: they mean the same).",
             )
         email = query.get("sign_up_email", "").strip()
         if not email:
@@ -324,6 +341,16 @@ class _Routes:
         headers = {**_PAGE_HEADERS, "Referrer-Policy": "no-referrer"}
         return HTMLResponse(page, headers=headers)
 
+    async def login_success(self, request: Request) -> Response:
+        self.state.count("login_success")
+        user = self._acting_user(request)
+        return HTMLResponse(_pages.login_success_page(user.name, user.email), headers=_PAGE_HEADERS)
+
+    async def actions_page(self, request: Request) -> Response:
+        user = self._acting_user(request)
+        actions = [(a.id, a.description) for a in self.state.actions.owned(user.user_id)]
+        return HTMLResponse(_pages.actions_page(actions), headers=_PAGE_HEADERS)
+
     def _grant(self, form: dict[str, list[str]]) -> IssuedTokens:
         def field(name: str) -> str:
             value = _single(form, name)
@@ -365,11 +392,14 @@ class _Routes:
         fault = self.state.faults.take(route)
         if fault is None:
             return None
-        if fault.delay > 0:
+        if fault.delay > 0 and not fault.act_first:
             generation = self.state.generation
             await asyncio.sleep(fault.delay)
             if self.state.generation != generation:
                 return DropConnection()
+        if fault.act_first:
+            defer(route, fault)
+            return None
         if fault.drop:
             return DropConnection()
         if fault.answers_normally:
@@ -471,6 +501,8 @@ def _fault_response(route: str, fault: Fault) -> Response:
     if route == "token":
         error = "temporarily_unavailable" if fault.status == 503 else "server_error"
         body = {"error": error, "error_description": description}
+    elif route in ACTION_FAULT_ROUTES:
+        body = {"error": description}
     else:
         body = {"detail": description}
     return Response(

@@ -144,4 +144,6 @@ def sign_up_and_consent(login_link: str, *, deny: bool) -> str:
     for header in answer.set_cookie:
         jar.load(header)
     cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
+    if urlsplit(answer.location).path.rstrip("/") != AUTHORIZE_PATH.rstrip("/"):
+        return answer.location  # a link without a pending login lands on its own page
     return consent(answer.location, deny=deny, cookie=cookie or None)

@@ -7,10 +7,14 @@ from html import escape
 
 from ._models import SCOPE_DESCRIPTIONS
 from ._routes import (
+    AI_ACTION_PATH,
+    AI_ACTIONS_PATH,
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CHECK_PATH,
+    EXECUTE_PATH,
     LOGIN_LINK_PATH,
+    RATE_PATH,
     SIGN_UP_PATH,
     TOKEN_PATH,
 )
@@ -156,6 +160,10 @@ def index_page(base_url: str) -> str:
         ("GET", CHECK_PATH, "who am I, with x-api-key or a Bearer token"),
         ("GET", LOGIN_LINK_PATH, "quick account creation link"),
         ("GET", CALLBACK_PATH, "a redirect URI that shows the code to copy"),
+        ("GET, POST", AI_ACTIONS_PATH, "list and create stored AI Actions"),
+        ("GET, PUT, DELETE", AI_ACTION_PATH, "get, replace and delete one"),
+        ("POST", EXECUTE_PATH, "run one (?preview_only=true: only preview)"),
+        ("POST", RATE_PATH, "rate a run"),
     )
     rows = "".join(
         f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"
@@ -163,7 +171,33 @@ def index_page(base_url: str) -> str:
     )
     body = (
         "<h1>Zapier AI Actions sandbox</h1>"
-        "<p>A local stand-in for the AI Actions authentication API, for tests and tutorial "
+        "<p>A local stand-in for the AI Actions API, for tests and tutorial "
         f"notebooks. Base URL: <code>{escape(base_url)}</code></p><ul>{rows}</ul>"
     )
     return _layout("Zapier AI Actions sandbox", body)
+
+
+def login_success_page(user_name: str, user_email: str) -> str:
+    body = (
+        "<h1>You are logged in</h1>"
+        f'<p>Signed in as <strong id="user-name">{escape(user_name)}</strong> '
+        f'(<span id="user-email">{escape(user_email)}</span>).</p>'
+        "<p>This is where a sign-up link without a consent screen to go on to ends: the "
+        "account exists, but no app was authorized. Go back to the notebook.</p>"
+    )
+    return _layout("Logged in", body)
+
+
+def actions_page(actions: Iterable[tuple[str, str]]) -> str:
+    items = "".join(
+        f"<li><code>{escape(action_id)}</code> {escape(description)}</li>"
+        for action_id, description in actions
+    )
+    body = (
+        "<h1>Your AI Actions</h1>"
+        f"<ul>{items}</ul>"
+        "<p>The sandbox has no configuration screens: add actions with "
+        "<code>session.create_action(...)</code>, or from Python with "
+        "<code>Sandbox.add_action(...)</code>.</p>"
+    )
+    return _layout("Your AI Actions", body)

@@ -9,14 +9,16 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import _browser
+from ._actions_state import ExecutionLog, SentEmail, needs_from
 from ._app import TRANSPORT_STATE_KEY, USER_COOKIE, create_app
 from ._faults import Fault
 from ._models import SandboxClient, SandboxUser
@@ -238,7 +240,8 @@ class Sandbox:
         """Forget grants, tokens, counters, faults and signed-up users; restore the settings.
 
         The settings restored are ``token_ttl``, ``code_ttl``, ``rotate_refresh_tokens``,
-        ``clock_offset`` (back to 0) and ``reuse_revokes_grant`` (back to off).
+        ``clock_offset`` (back to 0) and ``reuse_revokes_grant`` (back to off). The AI
+        Actions go back to the built-in ones, with no logs, no sent emails, no latency.
         """
         self._state.reset()
 
@@ -252,20 +255,101 @@ class Sandbox:
         delay: float = 0.0,
         drop: bool = False,
         times: int = 1,
+        act_first: bool = False,
         retry_after: float | None = None,
     ) -> None:
         """Make the next ``times`` requests to ``route`` fail (``times=-1``: until cleared).
 
         ``delay`` seconds pass first; then the connection is dropped (``drop``), answered
         normally (``status=0``), or answered with ``status`` and ``body`` (by default a JSON
-        error in the route's usual shape), with a ``Retry-After`` header if ``retry_after``
-        is given.
+        error in the route's usual shape). ``retry_after`` adds a ``Retry-After`` header
+        (``status=429, retry_after=2``: a rate limit).
+
+        With ``act_first`` the route does its work first (an execute runs and is counted, a
+        token is issued), then its answer is replaced by the fault, after ``delay``: what a
+        client sees when the server acted but the answer was lost.
+
+        Routes: ``authorize``, ``check``, ``login_link``, ``token``, and the AI Actions
+        routes ``list_actions``, ``get_action``, ``create_action``, ``update_action``,
+        ``delete_action``, ``execute`` (previews included) and ``rate``.
         """
-        fault = Fault(status, body, content_type, float(delay), drop, retry_after)
+        retry = None if retry_after is None else float(retry_after)
+        fault = Fault(status, body, content_type, float(delay), drop, bool(act_first), retry)
         self._state.faults.add(route, fault, times)
 
     def clear_faults(self) -> None:
         self._state.faults.clear()
+
+    # -- AI Actions ---------------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every AI Actions request waits before it is handled (0 after a reset)."""
+        return self._state.actions.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._state.actions.latency = seconds
+
+    def _user_id(self, email: str | None) -> int:
+        if email is None:
+            return self._state.first_user().user_id
+        user = self._state.user_by_email(email)
+        if user is None:
+            raise ValueError("no sandbox user has this email")
+        return user.user_id
+
+    def add_action(
+        self,
+        description: str | None = None,
+        *,
+        app: str = "SandboxAPI",
+        action: str = "custom",
+        action_type: str = "write",
+        needs: Sequence[str | Mapping[str, Any]] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
+        run: Callable[[dict[str, Any], str], Any] | None = None,
+        email: str | None = None,
+    ) -> str:
+        """Store an AI Action for a user (the first one by default); returns its id.
+
+        ``app``/``action`` of a built-in action (``GoogleSheetsV2API``/``lookup_row``,
+        ``GoogleMailV2CLIAPI``/``message``, ``ZendeskAPI``/``search_articles``) take its
+        inputs and rules. Otherwise ``needs`` lists the inputs (keys, required, or need
+        mappings), and ``run(resolved_params, instructions)`` returns the result records
+        (an exception it raises becomes ``status: "error"``); without ``run`` the action
+        answers its resolved inputs as one record.
+        """
+        if action_type not in ("read", "write", "search", "read_bulk"):
+            raise ValueError("action_type must be read, write, search or read_bulk")
+        stored = self._state.actions.add(
+            self._user_id(email),
+            app=app,
+            action=action,
+            action_type=action_type,
+            params=dict(params or {}),
+            meta=None,
+            description=description,
+            needs=None if needs is None else needs_from(needs),
+            runner=run,
+        )
+        return stored.id
+
+    def actions(self, email: str | None = None) -> list[dict[str, Any]]:
+        """A user's stored actions, as the API lists them."""
+        return [a.wire() for a in self._state.actions.owned(self._user_id(email))]
+
+    def sent_emails(self) -> list[SentEmail]:
+        """Every message the built-in "Gmail: Send Email" action sent, oldest first."""
+        return self._state.actions.sent_emails()
+
+    def execution_count(self, action_id: str | None = None) -> int:
+        """Actions really run (previews left out), for one action or all of them."""
+        return self._state.actions.execution_count(action_id)
+
+    def execution_logs(self) -> list[ExecutionLog]:
+        """Every execute and preview answered, with its instructions, answer and rating."""
+        return self._state.actions.logs()
 
     def expire_access_tokens(self) -> None:
         self._state.expire_access_tokens()

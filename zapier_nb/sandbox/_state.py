@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ._actions_state import ActionsState
 from ._faults import FaultQueue
 from ._jwt import sign_hs256
 from ._models import AuthRequest, SandboxClient, SandboxUser, TokenRequestError
@@ -28,6 +29,15 @@ COUNTER_KEYS: tuple[str, ...] = (
     "token",
     "token:authorization_code",
     "token:refresh_token",
+    # AI Actions routes; "execute" counts previews too, "execute:preview" only them.
+    "create_action",
+    "delete_action",
+    "execute",
+    "execute:preview",
+    "get_action",
+    "list_actions",
+    "rate",
+    "update_action",
 )
 
 
@@ -49,6 +59,7 @@ class _AccessToken:
     expires_at: float
     grant: str
     revoked: bool = False
+    scope: str = ""
 
 
 @dataclass
@@ -102,6 +113,7 @@ class SandboxState:
         self._defaults = (float(token_ttl), float(code_ttl), bool(rotate_refresh_tokens))
         self._secrets: dict[str, None] = {}
         self.generation = 0
+        self.actions = ActionsState()
         for user in users:
             if user.api_key:
                 self.remember_secret(user.api_key)
@@ -123,6 +135,7 @@ class SandboxState:
             self._signups: dict[str, SignUpRequest] = {}
             self._counts: Counter[str] = Counter()
             self.faults.clear()
+            self.actions.reset()
 
     @property
     def token_ttl(self) -> float:
@@ -360,6 +373,12 @@ class SandboxState:
                 return None, "Invalid token."
             return user, ""
 
+    def bearer_scope(self, access_token: str) -> str:
+        """The scope the access token was issued with ("" for an unknown token)."""
+        with self._lock:
+            record = self._access.get(access_token)
+            return "" if record is None else record.scope
+
     def expire_access_tokens(self) -> None:
         now = time.monotonic()
         with self._lock:
@@ -386,7 +405,7 @@ class SandboxState:
         expires_in = math.ceil(ttl)
         access_token = new_secret("sbx_at_")
         self._access[access_token] = _AccessToken(
-            user.user_id, client_id, time.monotonic() + ttl, grant
+            user.user_id, client_id, time.monotonic() + ttl, grant, scope=scope
         )
         refresh_token = None
         if with_refresh:
