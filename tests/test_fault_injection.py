@@ -73,6 +73,21 @@ def fails(
 
 
 @pytest.mark.parametrize("flow", FLOWS)
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_refresh_the_server_performed_before_failing_is_not_replayed(
+    logged_in: Session, sandbox: Sandbox, flow: str, status: int, caught: list[BaseException]
+) -> None:
+    """The gateway answered 5xx after the server rotated the refresh token. Sending the old
+    one again would look like theft to a server with reuse detection and end the login."""
+    sandbox.reuse_revokes_grant = True
+    make_due(logged_in)
+    sandbox.fail_next("token", status=status, act_first=True)
+    fails(ServerError, logged_in, flow, caught)
+    assert sandbox.count("token:refresh_token") == 1
+    assert sandbox.count("token_error:invalid_grant") == 0
+
+
+@pytest.mark.parametrize("flow", FLOWS)
 def test_a_503_with_retry_after_on_a_due_refresh_is_retried(
     logged_in: Session, sandbox: Sandbox, flow: str
 ) -> None:
@@ -177,6 +192,21 @@ def test_faults_on_the_refresh_after_a_401(
 
 
 # -- the code exchange ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_code_exchange_the_server_performed_before_failing_is_not_replayed(
+    quick: Session, sandbox: Sandbox, status: int, caught: list[BaseException]
+) -> None:
+    """The code was spent; sending it again would be refused and, by RFC 6749 4.1.2, may
+    revoke every token issued for it."""
+    redirected = sandbox.approve(quick.begin_login())
+    sandbox.fail_next("token", status=status, act_first=True)
+    with pytest.raises(ServerError) as info:
+        quick.complete_login(redirected)
+    caught.append(info.value)
+    assert sandbox.count("token:authorization_code") == 1
+    assert sandbox.count("token_error:invalid_grant") == 0
 
 
 def test_a_dropped_code_exchange_is_not_resent_and_the_code_still_works(
