@@ -8,6 +8,7 @@ from zapier_nb import (
     LoginRequiredError,
     Session,
 )
+from zapier_nb._models import LoginLinkParams
 from zapier_nb.sandbox import Sandbox
 
 
@@ -107,3 +108,26 @@ async def test_aclose_leaves_the_sync_client_to_other_threads(key_session: Sessi
     async with key_session:
         pass
     assert sync_client.is_closed
+
+
+def test_an_api_key_session_makes_a_sign_up_link_that_lands_on_the_success_page(
+    key_session: Session, sandbox: Sandbox
+) -> None:
+    link = key_session.login_link(first_name="Grace", last_name="Hopper", email="g@example.org")
+    landed = sandbox.follow_login_link(link)
+    assert landed == f"{sandbox.base_url}/config/login-success/"
+    assert sandbox.count("authorize") == 0  # no consent screen: there is no login to finish
+    assert any(user.email == "g@example.org" for user in sandbox.users)
+
+
+def test_the_landing_page_goes_out_in_both_spellings() -> None:
+    params = LoginLinkParams.landing_on(
+        "https://x.test/oauth/authorize/?client_id=c", first_name="A", last_name="B", email="a@b.c"
+    )
+    form = params.form()
+    assert (
+        form["redirect_uri"] == form["redirect_to"] == "https://x.test/oauth/authorize/?client_id=c"
+    )
+    alone = LoginLinkParams.landing_on(None, first_name="A", last_name="B", email="a@b.c").form()
+    assert "redirect_uri" not in alone
+    assert "redirect_to" not in alone
