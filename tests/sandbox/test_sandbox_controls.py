@@ -21,6 +21,7 @@ from wire import (
     login,
     make_pkce,
     query_of,
+    read_banner,
     refresh,
     tokens,
 )
@@ -220,13 +221,7 @@ def test_cli_prints_the_settings_and_writes_a_private_env_file(tmp_path: Path) -
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Ctrl+C" in line:
-                break
-        output = "".join(lines)
+        output = read_banner(process)
         base_url = output.split("running at ")[1].split()[0]
         assert f"export ZAPIER_BASE_URL={base_url}" in output
         assert "export ZAPIER_API_KEY=sbx_key_cli" in output

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from wire import authorize_url, make_pkce
+from wire import authorize_url, make_pkce, read_banner
 
 from zapier_nb.sandbox import Sandbox
 from zapier_nb.sandbox._guard import MAX_BODY_BYTES
@@ -110,13 +110,7 @@ def test_listening_on_every_interface_prints_a_warning_and_the_real_address() ->
     command = [sys.executable, "-m", "zapier_nb.sandbox", "--host", every_interface, "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Ctrl+C" in line:
-                break
-        banner = "".join(lines)
+        banner = read_banner(process)
     finally:
         process.terminate()
         process.wait(10)

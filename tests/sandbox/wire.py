@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import subprocess
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -100,3 +101,14 @@ def assert_oauth_error(response: httpx2.Response, error: str, status: int = 400)
     assert body["error"] == error
     description: str = body["error_description"]
     return description
+
+
+def read_banner(process: subprocess.Popen[str]) -> str:
+    """What `python -m zapier_nb.sandbox` prints up to its "Press Ctrl+C" line."""
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Ctrl+C" in line:
+            break
+    return "".join(lines)

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._actions_state import StoredAction
+from ._credentials import authenticate
 from ._models import SandboxUser
 from ._routes import AI_ACTION_PATH, AI_ACTIONS_PATH, EXECUTE_PATH, PREVIEW_PATH, RATE_PATH
 from ._state import SandboxState
@@ -89,31 +90,7 @@ class _ActionRoutes:
             return faulted
         if self.actions.latency > 0:
             await asyncio.sleep(self.actions.latency)
-        return self._authenticate(request)
-
-    def _authenticate(self, request: Request) -> SandboxUser | Response:
-        api_key = request.headers.get("x-api-key") or request.query_params.get("api_key", "")
-        if api_key:
-            user = self.state.user_by_api_key(api_key)
-            return user if user is not None else _detail(401, "Invalid API key.")
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return _detail(
-                401,
-                "Authentication credentials were not provided.",
-                {"WWW-Authenticate": 'Bearer realm="api"'},
-            )
-        token = credentials.strip()
-        user, reason = self.state.bearer_user(token) if token else (None, "Invalid token.")
-        if user is None:
-            challenge = f'Bearer realm="api", error="invalid_token", error_description="{reason}"'
-            return _detail(401, reason, {"WWW-Authenticate": challenge})
-        if EXECUTE_SCOPE not in self.state.bearer_scope(token).split():
-            challenge = f'Bearer realm="api", error="insufficient_scope", scope="{EXECUTE_SCOPE}"'
-            return _detail(
-                403, f"This token lacks the scope {EXECUTE_SCOPE}.", {"WWW-Authenticate": challenge}
-            )
-        return user
+        return authenticate(self.state, request, scope=EXECUTE_SCOPE)
 
     def _owned(self, user: SandboxUser, request: Request) -> StoredAction:
         action_id = request.path_params["ai_action_id"]
@@ -327,7 +304,3 @@ def _stored_settings(body: dict[str, Any], request: Request) -> dict[str, Any]:
         "meta": meta,
         **ids,
     }
-
-
-def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import _pages
 from ._actions_app import action_routes
+from ._credentials import authenticate
 from ._fault_middleware import ActFirstFaults
 from ._faults import ACTION_FAULT_ROUTES, Fault, defer
 from ._guard import RequestGuard
@@ -243,12 +244,8 @@ class _Routes:
         faulted = await self._fault("check")
         if faulted is not None:
             return faulted
-        api_key = request.headers.get("x-api-key", "")
-        if api_key:
-            user = self.state.user_by_api_key(api_key)
-            if user is None:
-                return _detail(401, "Invalid API key.")
-            return _whoami(user)
+        user = authenticate(self.state, request)
+        return user if isinstance(user, Response) else _whoami(user)
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return _detail(
