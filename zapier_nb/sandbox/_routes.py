@@ -8,3 +8,8 @@ CHECK_PATH = "/api/v2/auth/check/"
 LOGIN_LINK_PATH = "/api/v2/auth/login-link/"
 SIGN_UP_PATH = "/sandbox/sign-up/"
 CALLBACK_PATH = "/sandbox/callback/"
+
+# The pages a person's browser visits (what a proxy in front of the sandbox may forward),
+# and the cookie by which the sandbox's browser pages tell its users apart.
+BROWSER_PATHS = ("/", AUTHORIZE_PATH, SIGN_UP_PATH, CALLBACK_PATH)
+USER_COOKIE = "sandbox_user"

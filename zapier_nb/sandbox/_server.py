@@ -15,9 +15,10 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import _browser
-from ._app import TRANSPORT_STATE_KEY, USER_COOKIE, create_app
+from ._app import TRANSPORT_STATE_KEY, create_app
 from ._faults import Fault
 from ._models import SandboxClient, SandboxUser
+from ._routes import USER_COOKIE
 from ._state import SandboxState, new_secret
 
 DEFAULT_CLIENT_ID = "zapier-nb-sandbox"
@@ -54,7 +55,12 @@ class Sandbox:
         token_ttl: float = 3600,
         code_ttl: float = 600,
         rotate_refresh_tokens: bool = True,
+        redirect_uris: Sequence[str] = (),
+        skip_consent_for_returning_users: bool = False,
     ) -> None:
+        """`redirect_uris` are registered for the first client, beside its own; the sandbox's
+        `/sandbox/callback/` page is always registered. `skip_consent_for_returning_users`
+        answers the consent screen by itself for a user who approved the same request before."""
         self.host = host
         self.port = port
         self._state = SandboxState(
@@ -63,7 +69,10 @@ class Sandbox:
             token_ttl=token_ttl,
             code_ttl=code_ttl,
             rotate_refresh_tokens=rotate_refresh_tokens,
+            skip_consent_for_returning_users=skip_consent_for_returning_users,
         )
+        for uri in redirect_uris:
+            self.add_redirect_uri(uri)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -142,6 +151,27 @@ class Sandbox:
     @property
     def redirect_uri(self) -> str:
         return self._state.callback_uri
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        """Every redirect URI the first client may use, the sandbox's callback page last."""
+        return list(self._state.redirect_uris(self._state.clients()[0]))
+
+    def add_redirect_uri(self, uri: str, *, client_id: str | None = None) -> None:
+        """Register one more redirect URI for a client (the first by default), as an app's
+        settings page would. Exact matching, except that a port-less `http://127.0.0.1/...`
+        or `http://[::1]/...` accepts any port (RFC 8252). Kept across `reset()`."""
+        self._state.add_redirect_uri(client_id or self.client_id, uri)
+
+    @property
+    def skip_consent_for_returning_users(self) -> bool:
+        """Whether a user who approved the same client, redirect URI and scope before is
+        sent straight back with a code, without a consent page (restored by `reset()`)."""
+        return self._state.skip_consent_for_returning_users
+
+    @skip_consent_for_returning_users.setter
+    def skip_consent_for_returning_users(self, skip: bool) -> None:
+        self._state.skip_consent_for_returning_users = bool(skip)
 
     @property
     def api_key(self) -> str:
@@ -225,7 +255,9 @@ class Sandbox:
         """Forget grants, tokens, counters, faults and signed-up users; restore the settings.
 
         The settings restored are ``token_ttl``, ``code_ttl``, ``rotate_refresh_tokens``,
-        ``clock_offset`` (back to 0) and ``reuse_revokes_grant`` (back to off).
+        ``clock_offset`` (back to 0), ``reuse_revokes_grant`` (back to off) and
+        ``skip_consent_for_returning_users``; remembered consents are forgotten. Redirect
+        URIs added with ``add_redirect_uri`` stay registered.
         """
         self._state.reset()
 
