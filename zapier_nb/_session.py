@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -325,6 +326,19 @@ class Session:
             self._api_key = None
             self._pending = None
             self._set_auth(NoCredentialsAuth())
+
+    # -- redirect capture: additions for the automatic return of the code ---------------
+
+    def use_redirect_uri(self, redirect_uri: str) -> None:
+        """Send later logins to this redirect URI (a loopback listener's concrete port).
+
+        A login in progress is dropped, since its code would be bound to the old URI.
+        """
+        settings = dataclasses.replace(self._settings, redirect_uri=redirect_uri)
+        with self._lock:
+            self._settings = settings
+            self._pending = None
+        self._notify()
 
     # -- API calls ----------------------------------------------------------------------
 
