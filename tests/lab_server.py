@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,15 @@ class JupyterLab:
 
 
 def start_jupyterlab(
-    root: Path, state: Path, env: dict[str, str], frontend: str = "lab"
+    root: Path,
+    state: Path,
+    env: dict[str, str],
+    frontend: str = "lab",
+    args: Sequence[str] = (),
 ) -> JupyterLab:
-    """Start JupyterLab (or, for frontend "notebook", Notebook 7) serving `root`, its own
-    state under `state`, `env` added to its own."""
+    """Start JupyterLab (or, for frontend "notebook", Notebook 7; "server", a bare Jupyter
+    Server) serving `root`, its own state under `state`, `env` added to its own, `args`
+    added to its command line."""
     dirs = {
         name: state / name
         for name in ("config", "data", "runtime", "ipython", "settings", "workspaces")
@@ -155,7 +161,7 @@ def start_jupyterlab(
     command = [
         sys.executable,
         "-m",
-        {"lab": "jupyterlab", "notebook": "notebook"}[frontend],
+        {"lab": "jupyterlab", "notebook": "notebook", "server": "jupyter_server"}[frontend],
         "--no-browser",
         "--allow-root",
         "--ip=127.0.0.1",
@@ -167,6 +173,7 @@ def start_jupyterlab(
         "--JupyterNotebookApp.expose_app_in_browser=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *args,
     ]
     log = state / "jupyterlab.log"
     with log.open("wb") as out:

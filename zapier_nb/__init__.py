@@ -63,6 +63,11 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension: the login callback page under the server's base_url."""
+    return [{"module": "zapier_nb._server_extension"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext zapier_nb`: register the magics (widgets load only when shown)."""
     from .magics import load_ipython_extension as load
