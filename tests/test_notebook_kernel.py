@@ -78,9 +78,9 @@ def test_a_check_before_login_says_to_log_in_without_a_traceback(
 def test_oauth_login_through_the_widget(kernel: Kernel, sandbox: Sandbox) -> None:
     k = kernel()
     k.run("%zapier_login")
-    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
-    authorize_url = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
-    redirected = sandbox.approve(authorize_url.replace("&amp;", "&"))
+    button = k.widgets[k.find("zapier-nb-login-link")]
+    assert button["label"] == "Log in with Zapier"
+    redirected = sandbox.approve(button["url"])
     k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": f" {redirected}\n"})
     status = k.value("zapier-nb-status")
     assert "Logged in as <b>ada@example.com</b>" in status
@@ -101,8 +101,7 @@ def test_a_bad_paste_shows_the_fix_and_a_good_one_still_works(
 ) -> None:
     k = kernel()
     k.run("%zapier_login")
-    href = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
-    redirected = sandbox.approve(href.replace("&amp;", "&"))
+    redirected = sandbox.approve(k.widgets[k.find("zapier-nb-login-link")]["url"])
     code_field = k.find("zapier-nb-code")
     k.send_custom(code_field, {"event": "submit", "value": redirected.replace("state=", "state=x")})
     assert "different login attempt" in k.value("zapier-nb-status")
@@ -180,7 +179,7 @@ def test_login_with_a_client_id_means_oauth_even_with_a_key_in_the_environment(
         f"%zapier_login --client-id {sandbox.client_id} --redirect-uri {sandbox.redirect_uri} "
         f"--base-url {sandbox.base_url}/"
     )
-    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
+    assert "/oauth/authorize/" in k.widgets[k.find("zapier-nb-login-link")]["url"]
     assert "not logged in" in k.run("%zapier_status").data("text/plain")
 
 

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "close_listener",
     "is_loopback_redirect",
     "listener_for",
+    "registered_redirect",
 ]
 
 logger = logging.getLogger("zapier_nb")
@@ -232,7 +234,15 @@ def _page(title: str, message: str) -> str:
 # -- one listener per session ----------------------------------------------------------
 
 _listeners: dict[int, LoopbackListener] = {}
+_registered: weakref.WeakKeyDictionary[Session, str] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+
+
+def registered_redirect(session: Session) -> str | None:
+    """The redirect URI as configured (a port-less loopback URI stays port-less here), while
+    `session.redirect_uri` holds the port of the listener in use."""
+    with _lock:
+        return _registered.get(session, session.redirect_uri)
 
 
 def listener_for(
@@ -240,6 +250,7 @@ def listener_for(
 ) -> LoopbackListener:
     """The session's running listener for its login in progress, or a new one (begun)."""
     with _lock:
+        _registered.setdefault(session, registered_uri)
         current = _listeners.get(id(session))
         if (
             current is not None
