@@ -161,3 +161,27 @@ def test_the_loopback_listener_logs_the_widget_in(kernel: Kernel, sandbox: Sandb
     k.run("import time; time.sleep(0.3)")  # the widget's update arrives from the listener
     assert "Logged in as <b>ada@example.com</b>" in status(k)
     assert sandbox.count("token:authorization_code") == 1
+
+
+def test_the_redirect_uri_magic_uses_what_the_browser_reported(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel()
+    before = k.run("%zapier_redirect_uri").data("text/plain")
+    assert "http://127.0.0.1/zapier-nb/callback" in before
+    k.send_custom(
+        k.find("zapier-nb-login-link"),
+        {
+            "event": "environment",
+            "origin": "https://hub.example.org",
+            "base_url": "/user/alice/",
+            "hub_prefix": "/hub/",
+            "hub_user": "alice",
+            "extension": {"callback": "/user/alice/zapier-nb/callback"},
+        },
+    )
+    after = k.run("%zapier_redirect_uri")
+    assert "https://hub.example.org/hub/user-redirect/zapier-nb/callback" in after.data("text/html")
+    assert "JupyterHub" in after.data("text/plain")
+    reply = k.run("import zapier_nb; print(zapier_nb.redirect_uri())")
+    assert reply.stdout.strip() == "https://hub.example.org/hub/user-redirect/zapier-nb/callback"

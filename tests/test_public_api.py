@@ -22,6 +22,7 @@ EXPECTED_PUBLIC_NAMES = [
     "OAuthError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectAdvice",
     "ResponseValidationError",
     "ServerError",
     "Session",
@@ -31,6 +32,7 @@ EXPECTED_PUBLIC_NAMES = [
     "TokenResponse",
     "ZapierError",
     "get_session",
+    "redirect_uri",
 ]
 
 

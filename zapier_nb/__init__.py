@@ -36,6 +36,7 @@ from ._errors import (
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
+    from ._redirect import RedirectAdvice, redirect_uri
     from ._session import Session, get_session
 
 __version__ = "0.1.0"
@@ -43,10 +44,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "CheckAuthResponse": "._models",
     "LoginLinkResponse": "._models",
+    "RedirectAdvice": "._redirect",
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
     "get_session": "._session",
+    "redirect_uri": "._redirect",
 }
 
 
@@ -91,6 +94,7 @@ __all__ = [
     "OAuthError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectAdvice",
     "ResponseValidationError",
     "ServerError",
     "Session",
@@ -100,4 +104,5 @@ __all__ = [
     "TokenResponse",
     "ZapierError",
     "get_session",
+    "redirect_uri",
 ]

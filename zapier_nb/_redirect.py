@@ -64,8 +64,9 @@ class Environment:
         extension = extension if isinstance(extension, Mapping) else {}
         base = _text(report.get("base_url")) or "/"
         origin = _text(report.get("origin"))
-        if origin is not None and urlsplit(origin).scheme not in ("http", "https"):
-            origin = None if not report.get("vscode") else origin
+        schemes = ("http", "https", "vscode-webview")
+        if origin is not None and urlsplit(origin).scheme not in schemes:
+            origin = None
         return cls(
             origin=origin,
             base_url=base if base.endswith("/") else base + "/",
@@ -148,18 +149,18 @@ def capture_for(
     """How the answer to a login with `redirect_uri` reaches this kernel."""
     if not redirect_uri:
         return Capture("paste", _PASTE)
-    if is_loopback_redirect(redirect_uri):
-        if environment is not None and environment.origin and not environment.browser_is_local:
-            return Capture(
-                "paste",
-                "The redirect URI is this kernel's loopback address, but this browser seems to "
-                "run on another machine: " + _PASTE[0].lower() + _PASTE[1:],
-            )
-        return Capture(
-            "loopback",
-            "The code comes back to the kernel by itself when this browser runs on the "
-            "kernel's machine; otherwise paste the address you land on below.",
+    if (
+        environment is not None
+        and environment.extension
+        and redirect_uri
+        in (
+            environment.extension_uri(),
+            environment.hub_uri(),
         )
+    ):
+        return Capture("extension", "The code comes back automatically after you approve.")
+    if is_loopback_redirect(redirect_uri):
+        return _loopback_capture(redirect_uri, environment)
     if environment is None:
         return Capture("paste", "Checking how the code can come back&hellip; " + _PASTE)
     sandbox_callback = base_url + SANDBOX_CALLBACK_PATH
@@ -175,11 +176,6 @@ def capture_for(
             "server).",
             browser_base=environment.origin + environment.sandbox_proxy,
         )
-    if environment.extension and redirect_uri in (
-        environment.extension_uri(),
-        environment.hub_uri(),
-    ):
-        return Capture("extension", "The code comes back automatically after you approve.")
     if urlsplit(redirect_uri).path.endswith("/" + EXTENSION_PATH) and environment.origin:
         if not environment.extension:
             why = "this Jupyter server does not have the zapier_nb extension loaded"
@@ -187,6 +183,29 @@ def capture_for(
             why = f"the redirect URI is not on this page's address ({environment.origin})"
         return Capture("paste", f"The code cannot come back by itself: {why}. " + _PASTE)
     return Capture("paste", _PASTE)
+
+
+def _loopback_capture(redirect_uri: str, environment: Environment | None) -> Capture:
+    page = urlsplit(environment.origin or "") if environment is not None else None
+    if page is not None and page.hostname and not is_loopback(page.hostname):
+        return Capture(
+            "paste",
+            "The redirect URI is this kernel's loopback address, but this browser seems to "
+            "run on another machine: " + _PASTE[0].lower() + _PASTE[1:],
+        )
+    if page is not None and page.port is not None and page.port == urlsplit(redirect_uri).port:
+        return Capture(
+            "paste",
+            f"The redirect URI is this Jupyter server's port under another host name than "
+            f"{html.escape(page.netloc)}, where this browser is not logged in to Jupyter: "
+            + _PASTE[0].lower()
+            + _PASTE[1:],
+        )
+    return Capture(
+        "loopback",
+        "The code comes back to the kernel by itself when this browser runs on the "
+        "kernel's machine; otherwise paste the address you land on below.",
+    )
 
 
 @dataclass(frozen=True)
