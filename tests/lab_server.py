@@ -275,3 +275,17 @@ def save(page: Page) -> None:
     """Blur whatever has focus (widget inputs keep key presses), then save and checkpoint."""
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     execute(page, "docmanager:save")
+
+
+def secrets_in_files(folders: list[Path], secrets: list[str]) -> tuple[list[str], list[Path]]:
+    """The secrets (first 8 characters) found in any file under the folders, and the files
+    searched; a browser journey asserts the first is empty."""
+    found, checked = [], []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            checked.append(path)
+            data = path.read_bytes()
+            found += [f"{s[:8]}... in {path}" for s in secrets if s and s.encode() in data]
+    return found, checked
