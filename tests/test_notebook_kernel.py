@@ -197,3 +197,44 @@ def test_the_widget_completes_a_login_begun_by_a_sign_up_link(
     redirected = sandbox.follow_login_link(link)
     k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": redirected})
     assert "Logged in as <b>grace@example.org</b>" in k.value("zapier-nb-status")
+
+
+def test_login_wait_with_a_loopback_uri_ends_when_the_browser_comes_back(
+    sandbox: Sandbox,
+) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    loopback = "http://127.0.0.1/zapier-nb/callback"
+    sandbox.add_redirect_uri(loopback)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+    env.update(
+        ZAPIER_BASE_URL=sandbox.base_url,
+        ZAPIER_CLIENT_ID=sandbox.client_id,
+        ZAPIER_REDIRECT_URI=loopback,
+    )
+    k = KernelDriver(env)
+    followed: list[str] = []
+    try:
+
+        def answer(prompt: str, password: bool, reply: Reply) -> str | None:
+            url = next((w for w in reply.stdout.split() if "/oauth/authorize/" in w), None)
+            if url is not None and not followed:
+                redirected = urlsplit(sandbox.approve(url))
+                connection = http.client.HTTPConnection(redirected.netloc, timeout=10)
+                connection.request("GET", f"{redirected.path}?{redirected.query}")
+                followed.append(connection.getresponse().read().decode())
+                connection.close()
+            return None  # the prompt is never answered: the listener must end it
+
+        reply = k.run("%load_ext zapier_nb\n%zapier_login --wait\n%zapier_check", answer=answer)
+        assert followed, "the consent URL should have been printed"
+        assert "Logged in to Zapier AI Actions as ada@example.com" in followed[0]
+        assert reply.prompts == []
+        assert "Logged in as ada@example.com." in reply.stdout
+        assert "ada@example.com" in reply.data("text/html")
+        assert reply.errors == []
+        assert sandbox.count("token:authorization_code") == 1
+        assert_no_secrets([k.transcript()], sandbox)
+    finally:
+        k.close()
