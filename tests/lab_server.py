@@ -132,10 +132,11 @@ def start_jupyterlab(
     env: dict[str, str],
     frontend: str = "lab",
     args: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
 ) -> JupyterLab:
     """Start JupyterLab (or, for frontend "notebook", Notebook 7; "server", a bare Jupyter
     Server) serving `root`, its own state under `state`, `env` added to its own, `args`
-    added to its command line."""
+    added to its command line, the whole command run by `wrapper` if given (binder/start)."""
     dirs = {
         name: state / name
         for name in ("config", "data", "runtime", "ipython", "settings", "workspaces")
@@ -159,6 +160,7 @@ def start_jupyterlab(
     child_env.update(env)
     token = secrets.token_hex(16)
     command = [
+        *wrapper,
         sys.executable,
         "-m",
         {"lab": "jupyterlab", "notebook": "notebook", "server": "jupyter_server"}[frontend],
@@ -182,7 +184,7 @@ def start_jupyterlab(
         )
     server = JupyterLab(process, "", token, root, state, log, frontend)
     try:
-        server.url = _wait_for_url(process, dirs["runtime"] / f"jpserver-{process.pid}.json", log)
+        server.url = _wait_for_url(process, dirs["runtime"], log)
         _wait_for_status(server)
     except BaseException:
         server.stop()
@@ -190,18 +192,19 @@ def start_jupyterlab(
     return server
 
 
-def _wait_for_url(process: subprocess.Popen[bytes], info: Path, log: Path) -> str:
+def _wait_for_url(process: subprocess.Popen[bytes], runtime: Path, log: Path) -> str:
+    """The server's URL from its runtime file (the only server using this runtime folder;
+    its pid may be a wrapper's child's)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"JupyterLab exited at start:\n{log.read_text()[-3000:]}")
-        if info.exists():
+        for info in runtime.glob("jpserver-*.json"):
             try:
                 url = str(json.loads(info.read_text())["url"])
-            except (ValueError, KeyError):
-                pass  # still being written
-            else:
-                return url if url.endswith("/") else url + "/"
+            except (ValueError, KeyError, OSError):
+                continue  # still being written
+            return url if url.endswith("/") else url + "/"
         time.sleep(0.1)
     raise TimeoutError(f"JupyterLab did not start within 60 s:\n{log.read_text()[-3000:]}")
 

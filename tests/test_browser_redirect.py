@@ -15,6 +15,8 @@ server and its kernels wrote: no code, token or verifier.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,7 +111,7 @@ def _open(page: Page, lab: JupyterLab, name: str, login: str = "%zapier_login") 
     open_notebook(page, lab, name)
     start(page, "notebook:run-all-cells")
     widget = _cell(page, LOGIN).locator(".zapier-nb-login")
-    expect(widget.get_by_test_id("zapier-nb-login")).to_be_enabled()
+    expect(widget.get_by_test_id("zapier-nb-login")).to_be_enabled(timeout=60_000)
     expect(widget.get_by_test_id("zapier-nb-paste")).to_be_visible()
     # The button has reported where it runs, and the kernel has answered how the code returns.
     expect(widget.get_by_test_id("zapier-nb-return")).not_to_contain_text("Checking")
@@ -302,3 +304,47 @@ def _another_site_gets_nothing(
     )
     assert evil.evaluate(read_location) == "no"
     assert lab_sandbox.count("token") == tokens, "no token request for another's answer"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_binder_start_a_person_approves_and_the_code_comes_back(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """As on Binder: binder/start runs the sandbox and the server; the browser reaches the
+    consent page only through the server, and no autopilot approves for the person."""
+    env = {
+        "ZAPIER_NB_STATE_DIR": str(tmp_path / "state-dir"),
+        "ZAPIER_NB_SANDBOX_PORT": "0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    server = start_jupyterlab(
+        tmp_path / "root",
+        tmp_path / "state",
+        env,
+        "lab",
+        wrapper=["bash", str(REPO / "binder/start")],
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        # binder/start exports the sandbox's API key too; this lesson is the OAuth one.
+        oauth_only = "import os\nos.environ.pop('ZAPIER_API_KEY')\n%zapier_login"
+        widget = _open(page, server, "binder.ipynb", oauth_only)
+        expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text(
+            "comes back automatically"
+        )
+        with page.expect_popup() as popup:
+            widget.get_by_test_id("zapier-nb-login").click()
+        consent = popup.value
+        assert consent.url.startswith(server.url + "zapier-nb/sandbox/oauth/authorize/")
+        consent.get_by_role("button", name="Approve").click()
+        _logged_in(widget)
+        context.close()
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "zapier_nb sandbox running at" in log
+    assert "sbx_code_" not in log
