@@ -213,6 +213,25 @@ def test_a_denial_says_so_and_asks_for_no_token(
     _audit(page, lab, lab_sandbox, "denied.ipynb")
 
 
+def test_where_popups_are_refused_the_button_offers_a_link(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    widget = _open(page, lab, "no-popups.ipynb")
+    page.evaluate("() => { window.open = () => null; }")  # as a popup blocker answers
+    widget.get_by_test_id("zapier-nb-login").click()
+    link = widget.locator(".zapier-nb-login-fallback a")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href is not None
+    assert href.startswith(lab.url + "zapier-nb/sandbox/oauth/authorize/")
+    with context.expect_page() as opened:
+        link.click()
+    opened.value.get_by_role("button", name="Approve").click()
+    _logged_in(widget)  # without an opener, the broadcast still reaches the widget
+    _audit(page, lab, lab_sandbox, "no-popups.ipynb")
+
+
 _ATTACKER = """<!DOCTYPE html><html><body><script>
 window.received = [];
 window.addEventListener("message", (e) => window.received.push(JSON.stringify(e.data)));
