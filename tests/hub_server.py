@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -54,12 +55,14 @@ def shared_python(folder: Path) -> tuple[list[str], dict[str, str]] | None:
     """
     data = Path(sys.prefix) / "share/jupyter"
     config = Path(sys.prefix) / "etc/jupyter"
+    site_packages = next(Path(sys.prefix).glob("lib/python*/site-packages"))
+    if not all(_world_usable(path) for path in (site_packages, data, config)):
+        return None  # the environment itself is private to its owner
     if _world_usable(Path(sys.executable)):
         return [sys.executable], {}
     system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not system.exists() or not _world_usable(system):
         return None
-    site_packages = next(Path(sys.prefix).glob("lib/python*/site-packages"))
     shim = folder / "python-shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
@@ -261,6 +264,30 @@ def _create_user(user: str, home: Path) -> None:
 
 
 def _remove_user(user: str) -> None:
-    with contextlib.suppress(KeyError):
-        pwd.getpwnam(user)
-        subprocess.run(["userdel", user], check=False, capture_output=True)
+    """Delete a user this module created, once its last processes (a kernel shutting down
+    after its server) have ended; those still running after 15 s are ended first."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return
+    deadline = time.monotonic() + 15
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in _processes_of(uid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(50):
+        if subprocess.run(["userdel", user], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"could not remove the test user {user}")
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    found.append(int(entry.name))
+    return found

@@ -181,3 +181,19 @@ def test_only_loopback_callback_uris_are_accepted(session: Session) -> None:
     ):
         with pytest.raises(ConfigurationError, match="not a loopback redirect URI"):
             LoopbackListener(session, uri)
+
+
+def test_a_new_redirect_uri_drops_the_login_in_progress(session: Session) -> None:
+    first = session.begin_login()
+    changes: list[str | None] = []
+    unsubscribe = session.subscribe(lambda: changes.append(session.pending_login_url))
+    session.use_redirect_uri("http://127.0.0.1:40123/zapier-nb/callback")
+    unsubscribe()
+    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
+    assert session.pending_login_url is None
+    assert changes == [None]
+    assert "40123" in session.begin_login()
+    assert first != session.pending_login_url
+    with pytest.raises(ConfigurationError, match="not an http"):
+        session.use_redirect_uri("ftp://example.org/cb")
+    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
