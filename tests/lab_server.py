@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,16 @@ class JupyterLab:
 
 
 def start_jupyterlab(
-    root: Path, state: Path, env: dict[str, str], frontend: str = "lab"
+    root: Path,
+    state: Path,
+    env: dict[str, str],
+    frontend: str = "lab",
+    args: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
 ) -> JupyterLab:
-    """Start JupyterLab (or, for frontend "notebook", Notebook 7) serving `root`, its own
-    state under `state`, `env` added to its own."""
+    """Start JupyterLab (or, for frontend "notebook", Notebook 7; "server", a bare Jupyter
+    Server) serving `root`, its own state under `state`, `env` added to its own, `args`
+    added to its command line, the whole command run by `wrapper` if given (binder/start)."""
     dirs = {
         name: state / name
         for name in ("config", "data", "runtime", "ipython", "settings", "workspaces")
@@ -153,9 +160,10 @@ def start_jupyterlab(
     child_env.update(env)
     token = secrets.token_hex(16)
     command = [
+        *wrapper,
         sys.executable,
         "-m",
-        {"lab": "jupyterlab", "notebook": "notebook"}[frontend],
+        {"lab": "jupyterlab", "notebook": "notebook", "server": "jupyter_server"}[frontend],
         "--no-browser",
         "--allow-root",
         "--ip=127.0.0.1",
@@ -167,6 +175,7 @@ def start_jupyterlab(
         "--JupyterNotebookApp.expose_app_in_browser=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *args,
     ]
     log = state / "jupyterlab.log"
     with log.open("wb") as out:
@@ -175,7 +184,7 @@ def start_jupyterlab(
         )
     server = JupyterLab(process, "", token, root, state, log, frontend)
     try:
-        server.url = _wait_for_url(process, dirs["runtime"] / f"jpserver-{process.pid}.json", log)
+        server.url = _wait_for_url(process, dirs["runtime"], log)
         _wait_for_status(server)
     except BaseException:
         server.stop()
@@ -183,18 +192,19 @@ def start_jupyterlab(
     return server
 
 
-def _wait_for_url(process: subprocess.Popen[bytes], info: Path, log: Path) -> str:
+def _wait_for_url(process: subprocess.Popen[bytes], runtime: Path, log: Path) -> str:
+    """The server's URL from its runtime file (the only server using this runtime folder;
+    its pid may be a wrapper's child's)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"JupyterLab exited at start:\n{log.read_text()[-3000:]}")
-        if info.exists():
+        for info in runtime.glob("jpserver-*.json"):
             try:
                 url = str(json.loads(info.read_text())["url"])
-            except (ValueError, KeyError):
-                pass  # still being written
-            else:
-                return url if url.endswith("/") else url + "/"
+            except (ValueError, KeyError, OSError):
+                continue  # still being written
+            return url if url.endswith("/") else url + "/"
         time.sleep(0.1)
     raise TimeoutError(f"JupyterLab did not start within 60 s:\n{log.read_text()[-3000:]}")
 
@@ -268,3 +278,17 @@ def save(page: Page) -> None:
     """Blur whatever has focus (widget inputs keep key presses), then save and checkpoint."""
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     execute(page, "docmanager:save")
+
+
+def secrets_in_files(folders: list[Path], secrets: list[str]) -> tuple[list[str], list[Path]]:
+    """The secrets (first 8 characters) found in any file under the folders, and the files
+    searched; a browser journey asserts the first is empty."""
+    found, checked = [], []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            checked.append(path)
+            data = path.read_bytes()
+            found += [f"{s[:8]}... in {path}" for s in secrets if s and s.encode() in data]
+    return found, checked

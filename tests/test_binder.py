@@ -17,13 +17,14 @@ answer = httpx2.get(os.environ["ZAPIER_BASE_URL"] + "/api/v2/auth/check/",
 print("sandbox answered", answer.status_code, answer.json()["email"])
 book = nbformat.read(sys.argv[1], as_version=4)
 NotebookClient(book, timeout=120, kernel_name="python3").execute()
-print("notebook ran; autopilot", os.environ["ZAPIER_NB_AUTOPILOT"])
+print("notebook ran; autopilot", os.environ.get("ZAPIER_NB_AUTOPILOT"))
 """
 
 
 def test_binder_start_serves_the_sandbox_and_a_notebook_runs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
     env["HOME"] = str(tmp_path)
+    env["ZAPIER_NB_AUTOPILOT"] = "1"  # an unattended run, as in CI: the sandbox approves
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     notebook = REPO / "notebooks" / "02-oauth-pkce-login.ipynb"
     result = subprocess.run(
@@ -47,3 +48,20 @@ def test_binder_start_serves_the_sandbox_and_a_notebook_runs(tmp_path: Path) -> 
 def _is_zombie(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     return "State:\tZ" in status
+
+
+def test_binder_start_leaves_the_approval_to_a_person(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+    env["HOME"] = str(tmp_path)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    show = "import os; print('autopilot', os.environ.get('ZAPIER_NB_AUTOPILOT'))"
+    result = subprocess.run(
+        ["bash", str(REPO / "binder" / "start"), "python", "-c", show],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "autopilot None" in result.stdout

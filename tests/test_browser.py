@@ -90,6 +90,9 @@ def lab(
         "ZAPIER_REDIRECT_URI": lab_sandbox.redirect_uri,
         # Kernels must not touch the user's own token cache, whatever its settings.
         "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
+        # The paste-back journey: the server does not front the sandbox, so nothing comes
+        # back by itself (tests/test_browser_redirect.py has the automatic return).
+        "ZAPIER_NB_SANDBOX_PROXY": "0",
     }
     server = start_jupyterlab(base / "root", base / "state", env, request.param)
     yield server
@@ -206,7 +209,7 @@ def test_oauth_login_in_jupyter(
 
     # The link-button opens the consent screen in a new tab; approving lands on the callback.
     with context.expect_page() as new_tab:
-        widget.locator("a.zapier-nb-login-button").click()
+        widget.get_by_test_id("zapier-nb-login").click()
     consent = new_tab.value
     consent.get_by_role("button", name="Approve").click()
     consent.wait_for_url(f"{lab_sandbox.redirect_uri}**")

@@ -78,9 +78,9 @@ def test_a_check_before_login_says_to_log_in_without_a_traceback(
 def test_oauth_login_through_the_widget(kernel: Kernel, sandbox: Sandbox) -> None:
     k = kernel()
     k.run("%zapier_login")
-    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
-    authorize_url = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
-    redirected = sandbox.approve(authorize_url.replace("&amp;", "&"))
+    button = k.widgets[k.find("zapier-nb-login-link")]
+    assert button["label"] == "Log in with Zapier"
+    redirected = sandbox.approve(button["url"])
     k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": f" {redirected}\n"})
     status = k.value("zapier-nb-status")
     assert "Logged in as <b>ada@example.com</b>" in status
@@ -101,8 +101,7 @@ def test_a_bad_paste_shows_the_fix_and_a_good_one_still_works(
 ) -> None:
     k = kernel()
     k.run("%zapier_login")
-    href = k.value("zapier-nb-login-link").split('href="')[1].split('"')[0]
-    redirected = sandbox.approve(href.replace("&amp;", "&"))
+    redirected = sandbox.approve(k.widgets[k.find("zapier-nb-login-link")]["url"])
     code_field = k.find("zapier-nb-code")
     k.send_custom(code_field, {"event": "submit", "value": redirected.replace("state=", "state=x")})
     assert "different login attempt" in k.value("zapier-nb-status")
@@ -180,7 +179,7 @@ def test_login_with_a_client_id_means_oauth_even_with_a_key_in_the_environment(
         f"%zapier_login --client-id {sandbox.client_id} --redirect-uri {sandbox.redirect_uri} "
         f"--base-url {sandbox.base_url}/"
     )
-    assert "Log in with Zapier" in k.value("zapier-nb-login-link")
+    assert "/oauth/authorize/" in k.widgets[k.find("zapier-nb-login-link")]["url"]
     assert "not logged in" in k.run("%zapier_status").data("text/plain")
 
 
@@ -198,3 +197,44 @@ def test_the_widget_completes_a_login_begun_by_a_sign_up_link(
     redirected = sandbox.follow_login_link(link)
     k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": redirected})
     assert "Logged in as <b>grace@example.org</b>" in k.value("zapier-nb-status")
+
+
+def test_login_wait_with_a_loopback_uri_ends_when_the_browser_comes_back(
+    sandbox: Sandbox,
+) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    loopback = "http://127.0.0.1/zapier-nb/callback"
+    sandbox.add_redirect_uri(loopback)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+    env.update(
+        ZAPIER_BASE_URL=sandbox.base_url,
+        ZAPIER_CLIENT_ID=sandbox.client_id,
+        ZAPIER_REDIRECT_URI=loopback,
+    )
+    k = KernelDriver(env)
+    followed: list[str] = []
+    try:
+
+        def answer(prompt: str, password: bool, reply: Reply) -> str | None:
+            url = next((w for w in reply.stdout.split() if "/oauth/authorize/" in w), None)
+            if url is not None and not followed:
+                redirected = urlsplit(sandbox.approve(url))
+                connection = http.client.HTTPConnection(redirected.netloc, timeout=10)
+                connection.request("GET", f"{redirected.path}?{redirected.query}")
+                followed.append(connection.getresponse().read().decode())
+                connection.close()
+            return None  # the prompt is never answered: the listener must end it
+
+        reply = k.run("%load_ext zapier_nb\n%zapier_login --wait\n%zapier_check", answer=answer)
+        assert followed, "the consent URL should have been printed"
+        assert "Logged in to Zapier AI Actions as ada@example.com" in followed[0]
+        assert reply.prompts == []
+        assert "Logged in as ada@example.com." in reply.stdout
+        assert "ada@example.com" in reply.data("text/html")
+        assert reply.errors == []
+        assert sandbox.count("token:authorization_code") == 1
+        assert_no_secrets([k.transcript()], sandbox)
+    finally:
+        k.close()

@@ -78,6 +78,7 @@ EXPECTED = {
         "Refresh token held    yes",
         "Logged in as ada@example.com",
         "Logged out of Zapier AI Actions.",
+        "Zapier AI Actions: redirect URI to register",
     ],
     "03-pkce-under-the-hood.ipynb": [
         "86 characters",
@@ -86,6 +87,13 @@ EXPECTED = {
         "'email': 'ada@example.com'",
         "'error': 'invalid_grant'",
         "CheckAuthResponse(success=True, email='ada@example.com'",
+        "without the verifier:  HTTP 400 invalid_request",
+        "with a wrong verifier: HTTP 400 invalid_grant",
+        "first use:  HTTP 200",
+        "second use: HTTP 400 invalid_grant",
+        "the first use's access token now: HTTP 401",
+        "refused before any request: StateMismatchError",
+        "the genuine answer still works: ada@example.com",
     ],
     "04-calling-endpoints.ipynb": [
         "sent: Bearer ***",

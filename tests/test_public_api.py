@@ -32,6 +32,7 @@ EXPECTED_PUBLIC_NAMES = [
     "ParamConstraint",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectAdvice",
     "ResponseValidationError",
     "RunManyResult",
     "RunRow",
@@ -44,6 +45,7 @@ EXPECTED_PUBLIC_NAMES = [
     "TokenResponse",
     "ZapierError",
     "get_session",
+    "redirect_uri",
 ]
 
 

@@ -17,11 +17,16 @@ URL = re.compile(rb"(http://\S+/oauth/authorize/\S+)")
 TIMEOUT = 30
 
 
-def spawn(command: list[str], sandbox: Sandbox, *, oauth: bool) -> pexpect.spawn:
+def spawn(
+    command: list[str], sandbox: Sandbox, *, oauth: bool, redirect_uri: str | None = None
+) -> pexpect.spawn:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
     env.update(ZAPIER_BASE_URL=sandbox.base_url, TERM="dumb", PYTHONUNBUFFERED="1")
     if oauth:
-        env.update(ZAPIER_CLIENT_ID=sandbox.client_id, ZAPIER_REDIRECT_URI=sandbox.redirect_uri)
+        env.update(
+            ZAPIER_CLIENT_ID=sandbox.client_id,
+            ZAPIER_REDIRECT_URI=redirect_uri or sandbox.redirect_uri,
+        )
     child = pexpect.spawn(command[0], command[1:], env=env, timeout=TIMEOUT, dimensions=(50, 1000))
     child.logfile_read = io.BytesIO()
     return child
@@ -94,3 +99,45 @@ def test_the_ipython_terminal_logs_in_and_shows_text_tables(sandbox: Sandbox) ->
     for secret in sandbox.issued_secrets():
         if not secret.startswith("sbx_code_"):
             assert secret not in transcript
+
+
+LOOPBACK = "http://127.0.0.1/zapier-nb/callback"
+
+
+def _follow(url: str) -> str:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        return connection.getresponse().read().decode()
+    finally:
+        connection.close()
+
+
+def test_with_a_loopback_uri_approving_ends_the_prompt_by_itself(sandbox: Sandbox) -> None:
+    sandbox.add_redirect_uri(LOOPBACK)
+    child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=True, redirect_uri=LOOPBACK)
+    child.expect("In a browser on this machine the login then completes by itself")
+    redirected = approve_printed_url(child, sandbox)
+    assert redirected.startswith("http://127.0.0.1:")
+    child.expect("Code or address: ")
+    page = _follow(redirected)
+    assert "Logged in to Zapier AI Actions as ada@example.com" in page
+    child.expect("Logged in as ada@example.com.")
+    child.expect("OK oauth")
+    child.expect(pexpect.EOF)
+    assert sandbox.count("token:authorization_code") == 1
+
+
+def test_with_a_loopback_uri_pasting_still_works(sandbox: Sandbox) -> None:
+    sandbox.add_redirect_uri(LOOPBACK)
+    child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=True, redirect_uri=LOOPBACK)
+    redirected = approve_printed_url(child, sandbox)
+    child.expect("Code or address: ")
+    child.sendline(redirected)
+    child.expect("Logged in as ada@example.com.")
+    child.expect(pexpect.EOF)
+    assert sandbox.count("token:authorization_code") == 1

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
+    from ._redirect import RedirectAdvice, redirect_uri
     from ._results import ActionList, ActionResult, RunManyResult, RunRow
     from ._session import Session
 
@@ -53,12 +54,14 @@ _LAZY = {
     "CheckAuthResponse": "._models",
     "LoginLinkResponse": "._models",
     "ParamConstraint": "._action_models",
+    "RedirectAdvice": "._redirect",
     "RunManyResult": "._results",
     "RunRow": "._results",
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
     "get_session": "._default_session",
+    "redirect_uri": "._redirect",
 }
 
 
@@ -73,6 +76,11 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension: the login callback page under the server's base_url."""
+    return [{"module": "zapier_nb._server_extension"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -104,6 +112,7 @@ __all__ = [
     "ParamConstraint",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectAdvice",
     "ResponseValidationError",
     "RunManyResult",
     "RunRow",
@@ -116,4 +125,5 @@ __all__ = [
     "TokenResponse",
     "ZapierError",
     "get_session",
+    "redirect_uri",
 ]

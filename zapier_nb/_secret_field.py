@@ -23,6 +23,7 @@ function render({ model, el }) {
   form.setAttribute("data-lm-suppress-shortcuts", "true");
   const input = document.createElement("input");
   input.className = "zapier-nb-secret-input";
+  if (model.get("testid")) { input.dataset.testid = model.get("testid"); }
   input.autocomplete = "off";
   input.spellcheck = false;
   const button = document.createElement("button");
@@ -67,6 +68,7 @@ class SecretField(anywidget.AnyWidget):
     button_label = traitlets.Unicode("Submit").tag(sync=True)
     masked = traitlets.Bool(True).tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
+    testid = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, on_submit: Callable[[str], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)

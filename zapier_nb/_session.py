@@ -210,6 +210,17 @@ class Session(ActionMethods):
         with self._lock:
             self._set_auth(ApiKeyAuth(Secret(api_key)))
 
+    def use_redirect_uri(self, redirect_uri: str) -> None:
+        """Send later logins to this redirect URI (a loopback listener's concrete port).
+
+        A login in progress is dropped, since its code would be bound to the old URI.
+        """
+        settings = dataclasses.replace(self._settings, redirect_uri=redirect_uri)
+        with self._lock:
+            self._settings = settings
+            self._pending = None
+        self._listeners.notify()
+
     def begin_login(self, *, scope: str | None = None) -> str:
         """Start an OAuth PKCE login; returns the consent screen URL to open."""
         client_id, redirect_uri = self._settings.oauth_client()

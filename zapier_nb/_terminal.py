@@ -1,12 +1,21 @@
-"""Login at a prompt: for the IPython terminal, scripts, and `%zapier_login --wait`."""
+"""Login at a prompt: for the IPython terminal, scripts, and `%zapier_login --wait`.
+
+With a loopback redirect URI the kernel also listens for the redirect: approving in a
+browser on this machine completes the login by itself and closes the prompt, which
+stays open meanwhile for a pasted answer.
+"""
 
 from __future__ import annotations
 
 import getpass
+import signal
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._errors import LoginError
+from ._errors import LoginError, ZapierError
+from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
+from ._loopback import registered_redirect as _registered_redirect
 from ._models import CheckAuthResponse
 
 if TYPE_CHECKING:
@@ -26,21 +35,89 @@ def prompt_login(
 ) -> CheckAuthResponse:
     """Print the consent URL and read the pasted answer, or read an API key; then check."""
     if session.client_id and session.redirect_uri:
-        url = session.begin_login()
-        say(
-            "Open this address, approve, then paste the code or the whole address you land on:"
-            f"\n\n    {url}\n"
-        )
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                session.complete_login(ask("Code or address: "))
-                break
-            except LoginError as exc:
-                if attempt == _ATTEMPTS:
-                    raise
-                say(f"{exc.message}\n")
+        registered = _registered_redirect(session)
+        if is_loopback_redirect(registered):
+            assert registered is not None
+            _listen_or_paste(session, registered, ask=ask, say=say)
+        else:
+            _paste(session, session.begin_login(), ask=ask, say=say)
     else:
         session.use_api_key(ask_secret("Zapier AI Actions API key (input hidden): "))
     result = session.check()
     say(f"Logged in as {result.email}.")
     return result
+
+
+def _paste(
+    session: Session, url: str, *, ask: Callable[[str], str], say: Callable[[str], None]
+) -> None:
+    say(
+        "Open this address, approve, then paste the code or the whole address you land on:"
+        f"\n\n    {url}\n"
+    )
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            session.complete_login(ask("Code or address: "))
+            return
+        except LoginError as exc:
+            if attempt == _ATTEMPTS:
+                raise
+            say(f"{exc.message}\n")
+
+
+def _listen_or_paste(
+    session: Session, registered: str, *, ask: Callable[[str], str], say: Callable[[str], None]
+) -> None:
+    for attempt in range(1, _ATTEMPTS + 1):
+        listener = listener_for(session, registered)
+        say(
+            "Open this address and approve. In a browser on this machine the login then "
+            "completes by itself; elsewhere, paste the code or the whole address you land on:"
+            f"\n\n    {session.pending_login_url}\n"
+        )
+        try:
+            pasted = _ask_unless_answered(listener, ask, "Code or address: ")
+            if pasted is None:
+                outcome = listener.outcome
+                if isinstance(outcome, ZapierError):
+                    raise outcome
+                return
+            session.complete_login(pasted)
+            return
+        except LoginError as exc:
+            if attempt == _ATTEMPTS:
+                raise
+            say(f"{exc.message}\n")
+        finally:
+            close_listener(session)
+
+
+def _ask_unless_answered(
+    listener: LoopbackListener, ask: Callable[[str], str], prompt: str
+) -> str | None:
+    """Ask at the prompt; None when the listener got the answer first (the prompt is then
+    interrupted, which only works on the main thread)."""
+    main = threading.main_thread()
+    asking = threading.Event()
+    lock = threading.Lock()
+
+    def interrupt(_outcome: object) -> None:
+        with lock:
+            if asking.is_set() and main.ident is not None:
+                signal.pthread_kill(main.ident, signal.SIGINT)
+
+    if threading.current_thread() is main:
+        listener.on_done = interrupt
+    try:
+        if listener.done.is_set():
+            return None
+        asking.set()
+        try:
+            return ask(prompt)
+        finally:
+            with lock:
+                asking.clear()
+    except KeyboardInterrupt:
+        if listener.done.is_set():
+            return None
+        raise

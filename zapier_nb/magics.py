@@ -1,6 +1,6 @@
 """IPython magics: `%zapier_login`, `%zapier_check`, `%zapier_status`, `%zapier_logout`,
-`%zapier_login_link`, `%zapier_actions`, `%zapier_run` and `%%zapier_run`. Options are
-traitlets, so `%config ZapierMagics.base_url = ...` works.
+`%zapier_login_link`, `%zapier_redirect_uri`, `%zapier_actions`, `%zapier_run` and
+`%%zapier_run`. Options are traitlets, so `%config ZapierMagics.base_url = ...` works.
 
 User mistakes and API errors become a one-line `UsageError` with the fix, not a traceback.
 The session and display modules load at the first magic, keeping `%load_ext` quick.
@@ -23,6 +23,7 @@ from ._errors import LoginRequiredError, ZapierError
 
 if TYPE_CHECKING:
     from ._display import ResultTable
+    from ._redirect import RedirectAdvice
     from ._results import ActionList, ActionResult
     from ._session import Session
 
@@ -142,6 +143,13 @@ class ZapierMagics(Magics, Configurable):
                 first_name=args.first_name, last_name=args.last_name, email=args.email
             )
         return login_link_table(link, args.email)
+
+    @line_magic
+    def zapier_redirect_uri(self, line: str) -> RedirectAdvice:
+        """The OAuth redirect URI to register for where this notebook runs, and why."""
+        from ._redirect import redirect_uri
+
+        return redirect_uri()
 
     # -- AI Actions -------------------------------------------------------------------
 

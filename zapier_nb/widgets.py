@@ -15,6 +15,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from ._action_runner import ActionRunner
 from ._display import describe_auth, expiry_text
 from ._errors import ZapierError
+from ._login_button import LoginButton
 from ._secret_field import SecretField
 
 if TYPE_CHECKING:
@@ -34,11 +35,14 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     def __init__(self, session: Session) -> None:
         self.session = session
         self.status = widgets.HTML().add_class("zapier-nb-status")
-        self.login_link = widgets.HTML().add_class("zapier-nb-login-link")
+        self.login_button = LoginButton(
+            session, say=self._say, on_login=self._refresh_view
+        ).add_class("zapier-nb-login-link")
         self.code_field = SecretField(
             self._submit_code,
             placeholder="Paste the code, or the whole address you landed on",
             button_label="Log in",
+            testid="zapier-nb-paste",
         ).add_class("zapier-nb-code")
         self.key_field = SecretField(
             self._submit_key, placeholder="Paste your AI Actions API key", button_label="Use key"
@@ -61,10 +65,8 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     # -- views --------------------------------------------------------------------------
 
     def _oauth_box(self) -> widgets.VBox:
-        if self.login_link.value == "":
-            # A login already begun (for example by login_link()) is kept, not replaced.
-            url = self.session.pending_login_url or self.session.begin_login()
-            self.login_link.value = _link_button(url)
+        # A login already begun (for example by login_link()) is kept, not replaced.
+        self.login_button.prepare()
         signup = widgets.Accordion(
             children=[
                 widgets.VBox(
@@ -74,7 +76,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             ],
             titles=("No Zapier account?",),
         )  # fmt: skip
-        return widgets.VBox([self.login_link, self.code_field, signup])
+        return widgets.VBox([self.login_button, self.code_field, signup])
 
     def _refresh_view(self, message: str | None = None) -> None:
         session = self.session
@@ -88,7 +90,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         parts: list[Any] = [header, self.status]
         if session.client_id and session.redirect_uri:
             parts += [self._oauth_box(), widgets.HTML("Or use an API key:")]
-            hint = "Click <b>Log in with Zapier</b>, approve, then paste what you get back."
+            hint = "Click <b>Log in with Zapier</b> and approve."
         else:
             hint = "Paste your API key (from actions.zapier.com/credentials) and press Use key."
         parts.append(self.key_field)
@@ -97,7 +99,12 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
 
     def _show(self, text_html: str, *, error: bool = False) -> None:
         color = "#b00020" if error else "inherit"
-        self.status.value = f'<span style="color:{color}">{text_html}</span>'
+        self.status.value = (
+            f'<span data-testid="zapier-nb-status" style="color:{color}">{text_html}</span>'
+        )
+
+    def _say(self, text_html: str, error: bool) -> None:
+        self._show(text_html, error=error)
 
     def _logged_in_text(self) -> str:
         info = self.session.token_info
@@ -122,7 +129,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
 
         def run() -> None:
             self.session.complete_login(pasted)
-            self.login_link.value = ""
+            self.login_button.forget()
             self._refresh_view()
 
         self._guarded(run)
@@ -156,18 +163,6 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
 
     def _logout(self) -> None:
         self.session.logout()
-        self.login_link.value = ""
+        self.login_button.forget()
         self.signup_link.value = ""
         self._refresh_view("Logged out.")
-
-
-def _link_button(url: str) -> str:
-    href = html.escape(url, quote=True)
-    return (
-        f'<a class="zapier-nb-login-button" href="{href}" target="_blank" '
-        f'rel="noopener noreferrer" style="{_BUTTON_STYLE}">Log in with Zapier</a>'
-        '<div style="font-size:12px;margin-top:4px">Or copy the link: '
-        f'<input readonly value="{href}" style="width:60%;font-family:monospace;'
-        'line-height:1.6;padding:2px 4px" '
-        'onfocus="this.select()"></div>'
-    )

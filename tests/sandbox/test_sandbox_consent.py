@@ -51,7 +51,8 @@ def test_consent_page_shows_user_scopes_and_both_buttons(sb: Sandbox, http: http
     assert "Ada Lovelace" in html
     assert "Run AI Actions" in html
     assert "OpenID Connect scope" in html
-    assert '<form method="post" action="/oauth/authorize/">' in html
+    # Relative, so the page also works behind a proxy path (it posts back to its own path).
+    assert '<form method="post" action="./">' in html
     assert '<button type="submit" name="decision" value="approve">Approve</button>' in html
     assert '<button type="submit" name="decision" value="deny">Deny</button>' in html
     assert 'type="hidden" name="transaction"' in html

@@ -26,6 +26,19 @@ def _parser() -> argparse.ArgumentParser:
         "--token-ttl", type=float, default=3600, help="access token lifetime in seconds"
     )
     parser.add_argument("--env-file", help="also write ZAPIER_* settings to this file (mode 0600)")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="register one more redirect URI for the client (repeatable); a port-less "
+        "http://127.0.0.1/... URI accepts any port",
+    )
+    parser.add_argument(
+        "--skip-consent-for-returning-users",
+        action="store_true",
+        help="send a user who approved the same request before straight back with a code",
+    )
     return parser
 
 
@@ -60,6 +73,7 @@ def _banner(sandbox: Sandbox, env_file: str | None) -> str:
         f"  base URL      {sandbox.base_url}",
         f"  client id     {sandbox.client_id}",
         f"  redirect URI  {sandbox.redirect_uri}",
+        *(f"  also allowed  {uri}" for uri in sandbox.redirect_uris[:-1]),
         f"  API key       {sandbox.api_key}",
         "",
         "Point zapier_nb at it from a shell before starting Jupyter:",
@@ -77,15 +91,25 @@ def _banner(sandbox: Sandbox, env_file: str | None) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    sandbox = Sandbox(
+def _sandbox(args: argparse.Namespace) -> Sandbox:
+    return Sandbox(
         args.host,
         args.port,
         api_key=args.api_key,
         client_id=args.client_id,
         token_ttl=args.token_ttl,
+        redirect_uris=args.redirect_uri,
+        skip_consent_for_returning_users=args.skip_consent_for_returning_users,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        sandbox = _sandbox(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -34,11 +34,11 @@ from ._routes import (
     LOGIN_SUCCESS_PATH,
     SIGN_UP_PATH,
     TOKEN_PATH,
+    USER_COOKIE,
 )
 from ._state import IssuedTokens, SandboxState, SignUpRequest
 
 TRANSPORT_STATE_KEY = "zapier_nb.sandbox.transport"
-USER_COOKIE = "sandbox_user"
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
@@ -144,7 +144,7 @@ class _Routes:
         redirect_uri = query.get("redirect_uri", "")
         if not redirect_uri:
             return _error_page("Missing redirect_uri", "The request has no redirect_uri parameter.")
-        if redirect_uri not in self.state.redirect_uris(client):
+        if not self.state.redirect_uri_allowed(client, redirect_uri):
             return _error_page(
                 "Invalid redirect_uri", "The redirect_uri is not registered for this application."
             )
@@ -184,6 +184,9 @@ class _Routes:
             code_challenge=challenge,
             user_id=user.user_id,
         )
+        if self.state.consent_remembered(request_record):
+            code = self.state.issue_code(request_record)
+            return _redirect(redirect_uri, {"code": code}, oauth_state)
         page = _pages.consent_page(
             app_name=client.name,
             user_name=user.name,
@@ -211,6 +214,7 @@ class _Routes:
         if decision == "deny":
             params = {"error": "access_denied", "error_description": "The user denied access"}
         else:
+            self.state.record_consent(auth)
             params = {"code": self.state.issue_code(auth)}
         return _redirect(auth.redirect_uri, params, auth.state)
 

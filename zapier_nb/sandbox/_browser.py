@@ -66,11 +66,12 @@ class _Reply:
         parser.close()
         return parser
 
-    def form(self, action: str) -> _Form:
+    def form(self, path: str) -> _Form:
         for form in self.page().forms:
-            if form.action == action and form.method == "POST":
+            target = urlsplit(urljoin(self.url, form.action)).path
+            if target == path and form.method == "POST":
                 return form
-        raise RuntimeError(f"no form posting to {action} on {self.url}")
+        raise RuntimeError(f"no form posting to {path} on {self.url}")
 
     def fail(self, what: str) -> Exception:
         if self.status == 400:

@@ -15,7 +15,6 @@ from ._routes import (
     EXECUTE_PATH,
     LOGIN_LINK_PATH,
     RATE_PATH,
-    SIGN_UP_PATH,
     TOKEN_PATH,
 )
 
@@ -73,7 +72,8 @@ def consent_page(
         f'(<span id="user-email">{escape(user_email)}</span>).</p>'
         f"<p><strong>{escape(app_name)}</strong> would like to:</p><ul>{items}</ul>"
         f"<p>You will then be sent back to <code>{escape(redirect_uri)}</code>.</p>"
-        f'<form method="post" action="{AUTHORIZE_PATH}">'
+        # Relative actions keep the pages working behind a proxy's path prefix.
+        '<form method="post" action="./">'
         f'<input type="hidden" name="transaction" value="{escape(transaction)}">'
         '<button type="submit" name="decision" value="approve">Approve</button>'
         '<button type="submit" name="decision" value="deny">Deny</button>'
@@ -98,7 +98,7 @@ def sign_up_page(
         submit = "Create account"
     body = (
         f"<h1>{escape(title)}</h1>{intro}"
-        f'<form method="post" action="{SIGN_UP_PATH}">'
+        '<form method="post" action="./">'
         f'<input type="hidden" name="t" value="{escape(ticket)}">'
         f'<label>First name <input name="first_name" value="{escape(first_name)}"></label>'
         f'<label>Last name <input name="last_name" value="{escape(last_name)}"></label>'

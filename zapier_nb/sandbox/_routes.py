@@ -15,3 +15,15 @@ EXECUTE_PATH = "/api/v2/ai-actions/{ai_action_id}/execute/"
 PREVIEW_PATH = "/api/v2/ai-actions/{ai_action_id}/preview/"
 RATE_PATH = "/api/v2/execute/log/{execution_log_id}/rate/"
 ACTIONS_PAGE_PATH = "/sandbox/actions/"
+
+# The pages a person's browser visits (what a proxy in front of the sandbox may forward),
+# and the cookie by which the sandbox's browser pages tell its users apart.
+BROWSER_PATHS = (
+    "/",
+    AUTHORIZE_PATH,
+    SIGN_UP_PATH,
+    CALLBACK_PATH,
+    LOGIN_SUCCESS_PATH,
+    ACTIONS_PAGE_PATH,
+)
+USER_COOKIE = "sandbox_user"

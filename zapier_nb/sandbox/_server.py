@@ -19,9 +19,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import _browser
 from ._actions_state import ExecutionLog, SentEmail, needs_from
-from ._app import TRANSPORT_STATE_KEY, USER_COOKIE, create_app
+from ._app import TRANSPORT_STATE_KEY, create_app
 from ._faults import Fault
 from ._models import SandboxClient, SandboxUser
+from ._routes import USER_COOKIE
 from ._state import SandboxState, new_secret
 
 DEFAULT_CLIENT_ID = "zapier-nb-sandbox"
@@ -59,9 +60,14 @@ class Sandbox:
         code_ttl: float = 600,
         rotate_refresh_tokens: bool = True,
         allowed_hosts: Sequence[str] = (),
+        redirect_uris: Sequence[str] = (),
+        skip_consent_for_returning_users: bool = False,
     ) -> None:
         """`allowed_hosts` are further names (`host` or `host:port`) the sandbox answers
-        to besides its own address and the loopback names; any other `Host` is refused."""
+        to besides its own address and the loopback names; any other `Host` is refused.
+        `redirect_uris` are registered for the first client, beside its own; the sandbox's
+        `/sandbox/callback/` page is always registered. `skip_consent_for_returning_users`
+        answers the consent screen by itself for a user who approved the same request before."""
         self.host = host
         self.port = port
         self._state = SandboxState(
@@ -70,8 +76,11 @@ class Sandbox:
             token_ttl=token_ttl,
             code_ttl=code_ttl,
             rotate_refresh_tokens=rotate_refresh_tokens,
+            skip_consent_for_returning_users=skip_consent_for_returning_users,
         )
         self._state.extra_hosts = (*allowed_hosts, *_own_names(host))
+        for uri in redirect_uris:
+            self.add_redirect_uri(uri)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -159,6 +168,27 @@ class Sandbox:
         return self._state.callback_uri
 
     @property
+    def redirect_uris(self) -> list[str]:
+        """Every redirect URI the first client may use, the sandbox's callback page last."""
+        return list(self._state.redirect_uris(self._state.clients()[0]))
+
+    def add_redirect_uri(self, uri: str, *, client_id: str | None = None) -> None:
+        """Register one more redirect URI for a client (the first by default), as an app's
+        settings page would. Exact matching, except that a port-less `http://127.0.0.1/...`
+        or `http://[::1]/...` accepts any port (RFC 8252). Kept across `reset()`."""
+        self._state.add_redirect_uri(client_id or self.client_id, uri)
+
+    @property
+    def skip_consent_for_returning_users(self) -> bool:
+        """Whether a user who approved the same client, redirect URI and scope before is
+        sent straight back with a code, without a consent page (restored by `reset()`)."""
+        return self._state.skip_consent_for_returning_users
+
+    @skip_consent_for_returning_users.setter
+    def skip_consent_for_returning_users(self, skip: bool) -> None:
+        self._state.skip_consent_for_returning_users = bool(skip)
+
+    @property
     def api_key(self) -> str:
         key = self._state.first_user().api_key
         assert key is not None
@@ -240,8 +270,10 @@ class Sandbox:
         """Forget grants, tokens, counters, faults and signed-up users; restore the settings.
 
         The settings restored are ``token_ttl``, ``code_ttl``, ``rotate_refresh_tokens``,
-        ``clock_offset`` (back to 0) and ``reuse_revokes_grant`` (back to off). The AI
-        Actions go back to the built-in ones, with no logs, no sent emails, no latency.
+        ``clock_offset`` (back to 0), ``reuse_revokes_grant`` (back to off) and
+        ``skip_consent_for_returning_users``; remembered consents are forgotten. Redirect
+        URIs added with ``add_redirect_uri`` stay registered. The AI Actions go back to the
+        built-in ones, with no logs, no sent emails, no latency.
         """
         self._state.reset()
 

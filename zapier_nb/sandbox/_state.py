@@ -100,6 +100,7 @@ class SandboxState:
         token_ttl: float,
         code_ttl: float,
         rotate_refresh_tokens: bool,
+        skip_consent_for_returning_users: bool = False,
     ) -> None:
         _check_users(users)
         _check_clients(clients)
@@ -111,6 +112,9 @@ class SandboxState:
         self._configured_users = tuple(users)
         self._clients = {client.client_id: client for client in clients}
         self._defaults = (float(token_ttl), float(code_ttl), bool(rotate_refresh_tokens))
+        self._skip_consent_default = bool(skip_consent_for_returning_users)
+        # Redirect URIs registered while running: app settings, kept across reset().
+        self._added_redirect_uris: dict[str, tuple[str, ...]] = {}
         self._secrets: dict[str, None] = {}
         self.generation = 0
         self.actions = ActionsState()
@@ -127,6 +131,8 @@ class SandboxState:
             self.token_ttl, self.code_ttl, self.rotate_refresh_tokens = self._defaults
             self.clock_offset = 0.0
             self.reuse_revokes_grant = False
+            self.skip_consent_for_returning_users = self._skip_consent_default
+            self._consents: set[tuple[int, str, str, str]] = set()
             self._users = {user.user_id: user for user in self._configured_users}
             self._codes: dict[str, _Code] = {}
             self._access: dict[str, _AccessToken] = {}
@@ -263,7 +269,40 @@ class SandboxState:
         return self._clients.get(client_id)
 
     def redirect_uris(self, client: SandboxClient) -> tuple[str, ...]:
-        return (*client.redirect_uris, self.callback_uri)
+        with self._lock:
+            added = self._added_redirect_uris.get(client.client_id, ())
+        return (*client.redirect_uris, *added, self.callback_uri)
+
+    def add_redirect_uri(self, client_id: str, uri: str) -> None:
+        if self.client(client_id) is None:
+            raise ValueError("no sandbox client has this client_id")
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ValueError("a redirect URI is an absolute http(s) URL without a fragment")
+        with self._lock:
+            known = self._added_redirect_uris.get(client_id, ())
+            if uri not in known:
+                self._added_redirect_uris[client_id] = (*known, uri)
+
+    def redirect_uri_allowed(self, client: SandboxClient, uri: str) -> bool:
+        """Exact match with a registered URI, except RFC 8252 section 7.3's loopback rule.
+
+        A registered `http://127.0.0.1/path` or `http://[::1]/path` without a port
+        accepts the same URI with any port, as native apps need for an ephemeral
+        listener. `localhost` gets no such rule. Whether Zapier's server applies it is
+        an assumption, not documented by Zapier.
+        """
+        registered = self.redirect_uris(client)
+        return uri in registered or any(_loopback_any_port(r, uri) for r in registered)
+
+    def consent_remembered(self, request: AuthRequest) -> bool:
+        """With skip_consent_for_returning_users: this user approved this app before."""
+        with self._lock:
+            return self.skip_consent_for_returning_users and _consent_key(request) in self._consents
+
+    def record_consent(self, request: AuthRequest) -> None:
+        with self._lock:
+            self._consents.add(_consent_key(request))
 
     def begin_transaction(self, request: AuthRequest) -> str:
         transaction = secrets.token_urlsafe(16)
@@ -435,6 +474,29 @@ def _with_port(host: str, port: int) -> str:
     if re.fullmatch(r"(\[[^\]]*\]|[^:\[\]]+):\d+", host):
         return host
     return f"{host}:{port}"
+
+
+def _consent_key(request: AuthRequest) -> tuple[int, str, str, str]:
+    return (request.user_id, request.client_id, request.redirect_uri, request.scope)
+
+
+def _loopback_any_port(registered: str, uri: str) -> bool:
+    reg, got = urlsplit(registered), urlsplit(uri)
+    if reg.scheme != "http" or got.scheme != "http" or reg.port is not None:
+        return False
+    if reg.hostname not in ("127.0.0.1", "::1") or got.hostname != reg.hostname:
+        return False
+    try:
+        port = got.port
+    except ValueError:
+        return False
+    return (
+        port is not None
+        and (reg.path, reg.query) == (got.path, got.query)
+        and not got.fragment
+        and not got.username
+        and not got.password
+    )
 
 
 def _non_negative(name: str, seconds: float) -> float:

@@ -1,0 +1,368 @@
+"""The login's answer comes back by itself, in a real browser: headless Chromium, JupyterLab
+and Notebook 7, a kernel, the sandbox. Nothing is pasted.
+
+- the button opens the consent page in a window; approving lands on the server's callback
+  page, which hands the answer to the widget (the sandbox's pages open through the server,
+  as on Binder);
+- the same with the callback opened in a fresh tab, without an opener;
+- the kernel's loopback listener;
+- a denial; a forged message from another site; a page of another site that starts a login
+  of its own while the consent is remembered gets nothing.
+
+Each journey ends with the audit of the saved notebook, its checkpoint and every file the
+server and its kernels wrote: no code, token or verifier.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from lab_server import (
+    JupyterLab,
+    open_notebook,
+    run_cell,
+    save,
+    secrets_in_files,
+    start,
+    start_jupyterlab,
+    write_notebook,
+)
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+
+from zapier_nb.sandbox import Sandbox
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LOOPBACK = "http://127.0.0.1/zapier-nb/callback"
+LOGIN, CHECK = 1, 2
+TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` to run the browser tests",
+)
+
+
+@pytest.fixture(scope="module")
+def lab_sandbox(zapier_sandbox_server: Sandbox) -> Sandbox:
+    zapier_sandbox_server.reset()
+    zapier_sandbox_server.add_redirect_uri(LOOPBACK)
+    return zapier_sandbox_server
+
+
+@pytest.fixture(scope="module", params=["lab", "notebook"])
+def lab(
+    request: pytest.FixtureRequest, lab_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterLab]:
+    base = tmp_path_factory.mktemp(f"redirect-{request.param}")
+    env = {
+        "ZAPIER_BASE_URL": lab_sandbox.base_url,
+        "ZAPIER_CLIENT_ID": lab_sandbox.client_id,
+        "ZAPIER_REDIRECT_URI": lab_sandbox.redirect_uri,
+        "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
+    }
+    server = start_jupyterlab(base / "root", base / "state", env, request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+def _cell(page: Page, index: int) -> Locator:
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def _open(page: Page, lab: JupyterLab, name: str, login: str = "%zapier_login") -> Locator:
+    """Open a notebook, run the login cell, and wait for the widget to know its environment."""
+    write_notebook(lab.root / name, ["%load_ext zapier_nb", login, "%zapier_check"])
+    open_notebook(page, lab, name)
+    start(page, "notebook:run-all-cells")
+    widget = _cell(page, LOGIN).locator(".zapier-nb-login")
+    expect(widget.get_by_test_id("zapier-nb-login")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_test_id("zapier-nb-paste")).to_be_visible()
+    # The button has reported where it runs, and the kernel has answered how the code returns.
+    expect(widget.get_by_test_id("zapier-nb-return")).not_to_contain_text("Checking")
+    return widget
+
+
+def _audit(page: Page, lab: JupyterLab, sandbox: Sandbox, name: str) -> None:
+    save(page)
+    checkpoint = lab.root / ".ipynb_checkpoints" / f"{Path(name).stem}-checkpoint.ipynb"
+    assert checkpoint.exists()
+    found, checked = secrets_in_files([lab.root, lab.state], sandbox.issued_secrets())
+    assert found == []
+    assert lab.root / name in checked
+
+
+def _logged_in(widget: Locator) -> None:
+    expect(widget.get_by_test_id("zapier-nb-status")).to_contain_text(
+        "Logged in as ada@example.com", timeout=30_000
+    )
+
+
+def test_approve_in_the_window_and_the_widget_logs_in_by_itself(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    exchanges = lab_sandbox.count("token:authorization_code")
+    page = context.new_page()
+    widget = _open(page, lab, "auto.ipynb")
+    expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text("comes back automatically")
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    consent = popup.value
+    assert consent.url.startswith(lab.url + "zapier-nb/sandbox/oauth/authorize/")
+    consent.get_by_role("button", name="Approve").click()
+    expect(consent.get_by_test_id("zapier-nb-callback-message")).to_contain_text(
+        "handed to your notebook"
+    )
+    assert urlsplit(consent.url).query == "", "the callback page should clear its address"
+    assert "sbx_code_" not in consent.content()
+    _logged_in(widget)
+    run_cell(page, CHECK)
+    expect(_cell(page, CHECK).locator("table.zapier-nb-table")).to_contain_text("ada@example.com")
+    assert lab_sandbox.count("token:authorization_code") == exchanges + 1
+    _audit(page, lab, lab_sandbox, "auto.ipynb")
+
+
+def test_the_callback_in_a_fresh_tab_without_an_opener(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    widget = _open(page, lab, "no-opener.ipynb")
+    expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text("comes back automatically")
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    url = popup.value.url
+    popup.value.close()
+    fresh = context.new_page()  # as if the consent page had cut the opener (COOP)
+    fresh.goto(url)
+    assert fresh.evaluate("() => window.opener") is None
+    fresh.get_by_role("button", name="Approve").click()
+    expect(fresh.get_by_test_id("zapier-nb-callback-message")).to_contain_text(
+        "handed to your notebook"
+    )
+    _logged_in(widget)
+    _audit(page, lab, lab_sandbox, "no-opener.ipynb")
+
+
+def test_the_kernels_loopback_listener(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    widget = _open(page, lab, "loopback.ipynb", f"%zapier_login --redirect-uri {LOOPBACK}")
+    expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text(
+        "comes back to the kernel by itself"
+    )
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    consent = popup.value
+    assert consent.url.startswith(lab_sandbox.base_url + "/oauth/authorize/")
+    consent.get_by_role("button", name="Approve").click()
+    expect(consent.locator("#message")).to_contain_text("Logged in to Zapier AI Actions as")
+    assert consent.url.startswith("http://127.0.0.1:")
+    assert "sbx_code_" not in consent.content()
+    _logged_in(widget)
+    _audit(page, lab, lab_sandbox, "loopback.ipynb")
+
+
+def test_a_denial_says_so_and_asks_for_no_token(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    tokens = lab_sandbox.count("token")
+    page = context.new_page()
+    widget = _open(page, lab, "denied.ipynb")
+    expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text("comes back automatically")
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    popup.value.get_by_role("button", name="Deny").click()
+    expect(widget.get_by_test_id("zapier-nb-status")).to_contain_text("Access was declined")
+    assert lab_sandbox.count("token") == tokens
+    _audit(page, lab, lab_sandbox, "denied.ipynb")
+
+
+def test_where_popups_are_refused_the_button_offers_a_link(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    widget = _open(page, lab, "no-popups.ipynb")
+    page.evaluate("() => { window.open = () => null; }")  # as a popup blocker answers
+    widget.get_by_test_id("zapier-nb-login").click()
+    link = widget.locator(".zapier-nb-login-fallback a")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href is not None
+    assert href.startswith(lab.url + "zapier-nb/sandbox/oauth/authorize/")
+    with context.expect_page() as opened:
+        link.click()
+    opened.value.get_by_role("button", name="Approve").click()
+    _logged_in(widget)  # without an opener, the broadcast still reaches the widget
+    _audit(page, lab, lab_sandbox, "no-popups.ipynb")
+
+
+_ATTACKER = """<!DOCTYPE html><html><body><script>
+window.received = [];
+window.addEventListener("message", (e) => window.received.push(JSON.stringify(e.data)));
+const channel = new BroadcastChannel("zapier-nb-oauth");
+channel.onmessage = (e) => window.received.push(JSON.stringify(e.data));
+window.forge = () => window.opener && window.opener.postMessage(
+  {type: "zapier-nb:oauth-callback", code: "forged", state: "forged"}, "*");
+</script></body></html>"""
+
+
+class _AttackerPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = _ATTACKER.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def attacker() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AttackerPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("lab", ["lab"], indirect=True)  # one front end is enough here
+def test_another_site_gets_nothing_and_its_forged_answer_is_refused(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext, attacker: str
+) -> None:
+    page = context.new_page()
+    widget = _open(page, lab, "attacked.ipynb")
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    consent_url = popup.value.url
+    assert consent_url.startswith(lab.url + "zapier-nb/sandbox/oauth/authorize/")
+    # The consent window is sent to another site, which forges an answer to its opener.
+    popup.value.goto(attacker)
+    popup.value.evaluate("() => window.forge()")
+    expect(widget.get_by_test_id("zapier-nb-status")).to_contain_text(
+        "from another site (" + attacker.rstrip("/") + ") was ignored"
+    )
+    popup.value.close()
+
+    # The user approved before; the sandbox now skips consent for them. Another site opens
+    # the same consent with a login of its own: the code lands on the callback page, which
+    # hands it only to its own origin: the other site receives nothing.
+    popup_consent = consent_url
+    with page.expect_popup() as approved:
+        widget.get_by_test_id("zapier-nb-login").click()
+    approved.value.get_by_role("button", name="Approve").click()
+    _logged_in(widget)
+    lab_sandbox.skip_consent_for_returning_users = True
+    try:
+        _another_site_gets_nothing(context, lab_sandbox, attacker, popup_consent)
+    finally:
+        lab_sandbox.skip_consent_for_returning_users = False
+    _logged_in(widget)
+    _audit(page, lab, lab_sandbox, "attacked.ipynb")
+
+
+def _another_site_gets_nothing(
+    context: BrowserContext, lab_sandbox: Sandbox, attacker: str, popup_consent: str
+) -> None:
+    tokens = lab_sandbox.count("token")
+    evil = context.new_page()
+    evil.goto(attacker)
+    query = parse_qs(urlsplit(popup_consent).query)
+    theirs = popup_consent.replace(query["state"][0], "attacker-state").replace(
+        query["code_challenge"][0], "A" * 43
+    )
+    with evil.expect_popup() as opened:
+        evil.evaluate("(url) => { window.w = window.open(url); }", theirs)
+    landed = opened.value
+    expect(landed.get_by_test_id("zapier-nb-callback-message")).to_contain_text(
+        "No open notebook took the answer", timeout=15_000
+    )
+    assert evil.evaluate("() => window.received") == []
+    read_location = (
+        "() => { try { return String(window.w.location.href); } catch { return 'no'; } }"
+    )
+    assert evil.evaluate(read_location) == "no"
+    assert lab_sandbox.count("token") == tokens, "no token request for another's answer"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_binder_start_a_person_approves_and_the_code_comes_back(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """As on Binder: binder/start runs the sandbox and the server; the browser reaches the
+    consent page only through the server, and no autopilot approves for the person."""
+    env = {
+        "ZAPIER_NB_STATE_DIR": str(tmp_path / "state-dir"),
+        "ZAPIER_NB_SANDBOX_PORT": "0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    server = start_jupyterlab(
+        tmp_path / "root",
+        tmp_path / "state",
+        env,
+        "lab",
+        wrapper=["bash", str(REPO / "binder/start")],
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        # binder/start exports the sandbox's API key too; this lesson is the OAuth one.
+        oauth_only = "import os\nos.environ.pop('ZAPIER_API_KEY')\n%zapier_login"
+        widget = _open(page, server, "binder.ipynb", oauth_only)
+        expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text(
+            "comes back automatically"
+        )
+        with page.expect_popup() as popup:
+            widget.get_by_test_id("zapier-nb-login").click()
+        consent = popup.value
+        assert consent.url.startswith(server.url + "zapier-nb/sandbox/oauth/authorize/")
+        consent.get_by_role("button", name="Approve").click()
+        _logged_in(widget)
+        context.close()
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "zapier_nb sandbox running at" in log
+    assert "sbx_code_" not in log
