@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,6 +15,8 @@ __all__ = [
     "check_table",
     "describe_auth",
     "expiry_text",
+    "format_time",
+    "html_with_links",
     "login_link_table",
     "status_table",
 ]
@@ -58,6 +61,24 @@ class ResultTable:
         return "\n".join(lines)
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def html_with_links(text: str) -> str:
+    """`text` escaped for HTML, each http(s) address in it made a link that opens a new tab."""
+    parts: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(".,;:!?)")
+        end = match.start() + len(url)
+        href = html.escape(url, quote=True)
+        parts.append(html.escape(text[last : match.start()]))
+        parts.append(f'<a href="{href}" target="_blank" rel="noopener noreferrer">{href}</a>')
+        last = end
+    parts.append(html.escape(text[last:]))
+    return "".join(parts)
+
+
 def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
@@ -72,16 +93,25 @@ def describe_auth(session: Session) -> str:
     return "not logged in"
 
 
+def format_time(when: datetime, now: datetime | None = None) -> str:
+    """A moment as this machine's clock shows it, with the zone: `14:05:09 CET`.
+
+    The one way zapier_nb writes times. The date comes first when it is not today's.
+    """
+    local = when.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    zone = local.strftime("%Z") or local.strftime("UTC%z")
+    text = f"{local:%H:%M:%S} {zone}"
+    return text if local.date() == today else f"{local:%Y-%m-%d} {text}"
+
+
 def expiry_text(info: TokenInfo, now: datetime | None = None) -> str:
-    """`14:05 UTC (in 59 min)`: the local clock time and a countdown."""
-    left = info.seconds_left(now)
-    local = info.expires_at.astimezone().strftime("%H:%M %Z").strip()
-    if left <= 0:
-        return f"{local} (expired; refreshed on the next call)"
-    minutes, seconds = divmod(int(left), 60)
-    hours, minutes = divmod(minutes, 60)
-    countdown = f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
-    return f"{local} (in {countdown})"
+    """When the access token expires, as a clock time (a countdown would go stale on screen)."""
+    now = now or datetime.now(UTC)
+    text = format_time(info.expires_at, now)
+    if info.seconds_left(now) <= 0:
+        return f"{text} (expired; the next call refreshes it)"
+    return text
 
 
 def check_table(result: CheckAuthResponse, session: Session) -> ResultTable:

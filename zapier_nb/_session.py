@@ -74,7 +74,7 @@ AuthMethod = Literal["api_key", "oauth"]
 
 _USER_AGENT = "zapier_nb/0.1"
 _KEY_HINT = (
-    "The API key was not accepted. Copy it again from https://actions.zapier.com/credentials/ "
+    "Copy the key again from https://actions.zapier.com/credentials/ "
     "(or from the sandbox's printout) and log in again."
 )
 _TOKEN_HINT = "The access token was not accepted even after a refresh. Log in again."
