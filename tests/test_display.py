@@ -7,6 +7,7 @@ import pytest
 
 from zapier_nb import CheckAuthResponse, Session, TokenInfo
 from zapier_nb._display import (
+    LINK_STYLE,
     check_table,
     expiry_text,
     format_time,
@@ -64,11 +65,11 @@ def test_expiry_is_a_clock_time_with_its_zone_never_a_countdown(
 
 def test_web_addresses_in_a_message_become_links_and_the_rest_is_escaped() -> None:
     text = 'Copy it from https://x.test/credentials/. Then <b>"retry"</b> (http://y.test/?a=1&b=2).'
+    opens = f'target="_blank" rel="noopener noreferrer" style="{LINK_STYLE}"'
     assert html_with_links(text) == (
-        'Copy it from <a href="https://x.test/credentials/" target="_blank" '
-        'rel="noopener noreferrer">https://x.test/credentials/</a>. Then '
-        '&lt;b&gt;&quot;retry&quot;&lt;/b&gt; (<a href="http://y.test/?a=1&amp;b=2" '
-        'target="_blank" rel="noopener noreferrer">http://y.test/?a=1&amp;b=2</a>).'
+        f'Copy it from <a href="https://x.test/credentials/" {opens}>https://x.test/credentials/'
+        "</a>. Then &lt;b&gt;&quot;retry&quot;&lt;/b&gt; "
+        f'(<a href="http://y.test/?a=1&amp;b=2" {opens}>http://y.test/?a=1&amp;b=2</a>).'
     )
 
 

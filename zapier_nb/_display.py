@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ._models import CheckAuthResponse, TokenInfo
 from ._session import Session
 
 __all__ = [
+    "LINK_STYLE",
     "ResultTable",
     "check_table",
     "describe_auth",
@@ -18,6 +21,7 @@ __all__ = [
     "format_time",
     "html_with_links",
     "login_link_table",
+    "shown_path",
     "status_table",
 ]
 
@@ -62,6 +66,8 @@ class ResultTable:
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
+# Widgets show HTML without the notebook's own link style.
+LINK_STYLE = "color:var(--jp-content-link-color,#0d47a1);text-decoration:underline"
 
 
 def html_with_links(text: str) -> str:
@@ -73,7 +79,10 @@ def html_with_links(text: str) -> str:
         end = match.start() + len(url)
         href = html.escape(url, quote=True)
         parts.append(html.escape(text[last : match.start()]))
-        parts.append(f'<a href="{href}" target="_blank" rel="noopener noreferrer">{href}</a>')
+        parts.append(
+            f'<a href="{href}" target="_blank" rel="noopener noreferrer" style="{LINK_STYLE}">'
+            f"{href}</a>"
+        )
         last = end
     parts.append(html.escape(text[last:]))
     return "".join(parts)
@@ -114,6 +123,20 @@ def expiry_text(info: TokenInfo, now: datetime | None = None) -> str:
     return text
 
 
+def shown_path(path: Path) -> str:
+    """A file's place without this machine's layout where possible: under
+    `$ZAPIER_NB_CACHE_DIR` or `~`, else the absolute path."""
+    cache_dir = os.environ.get("ZAPIER_NB_CACHE_DIR")
+    places = [("$ZAPIER_NB_CACHE_DIR", Path(cache_dir))] if cache_dir else []
+    places.append(("~", Path.home()))
+    for name, place in places:
+        try:
+            return f"{name}/{path.relative_to(place).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
+
+
 def check_table(result: CheckAuthResponse, session: Session) -> ResultTable:
     rows = [
         ("Success", _yes_no(result.success)),
@@ -142,7 +165,7 @@ def status_table(session: Session, now: datetime | None = None) -> ResultTable:
             ("Refresh token held", _yes_no(info.has_refresh_token)),
         ]
     cache = session.token_cache_path
-    rows.append(("Token cache", str(cache) if cache else "off"))
+    rows.append(("Token cache", shown_path(cache) if cache else "off"))
     return ResultTable("Zapier AI Actions: session status", rows, data=info)
 
 

@@ -97,6 +97,7 @@ _CSS = """
 .zapier-nb-secret-form { display: flex; gap: 6px; margin: 4px 0; }
 .zapier-nb-secret-input { flex: 1; min-width: 18em; padding: 4px 6px; font-family: monospace;
                           line-height: 1.6; }
+.zapier-nb-secret-reveal[hidden], .zapier-nb-secret-message[hidden] { display: none; }
 .zapier-nb-secret-message { margin: 2px 0 6px; font-size: 13px; }
 .zapier-nb-secret-message[data-kind="error"] { color: #b00020; }
 .zapier-nb-secret-message[data-kind="error"]::before { content: "\\26A0\\FE0E  "; }

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from ._config import is_loopback
-from ._display import format_time, html_with_links
+from ._display import LINK_STYLE, format_time, html_with_links
 from ._errors import ZapierError
 from ._secret_field import SecretField
 from ._session import Session
@@ -194,8 +194,8 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             home = html.escape(base_url, quote=True)
             return (
                 f"{prefix} the local sandbox's API key: <code>scripts/demo.sh</code> printed it, "
-                f'and <a href="{home}/" target="_blank" rel="noopener noreferrer">the sandbox\'s '
-                "home page</a> shows it."
+                f'and <a href="{home}/" target="_blank" rel="noopener noreferrer" '
+                f'style="{LINK_STYLE}">the sandbox\'s home page</a> shows it.'
             )
         return f"{prefix} an API key: copy yours from {html_with_links(_CREDENTIALS_URL)}."
 
