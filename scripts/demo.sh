@@ -16,5 +16,4 @@ root=()
 # server?", so it never runs on without the sandbox that the same Ctrl+C stopped.
 exec binder/start jupyter lab --no-browser --ip=127.0.0.1 \
   --ServerApp.root_dir="$PWD/notebooks" --ServerApp.answer_yes=True \
-  --LabApp.default_url=/lab/tree/01-quick-start-api-key.ipynb \
-  --LabApp.news_url=None "${root[@]}" "$@"
+  --LabApp.default_url=/lab/tree/01-quick-start-api-key.ipynb "${root[@]}" "$@"

@@ -114,7 +114,7 @@ EXPECTED = {
         "Refresh token held    yes",
         "Logged in as ada@example.com",
         "The new access token is valid until",
-        "Logged out of Zapier AI Actions.",
+        "A login here serves every notebook that uses this sandbox",
     ],
     "03-pkce-under-the-hood.ipynb": [
         "86 characters",
