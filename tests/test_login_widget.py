@@ -331,6 +331,15 @@ def test_a_wrong_key_says_so_once_with_a_link(kernel: Kernel, sandbox: Sandbox) 
     assert_no_secrets([k.transcript()], sandbox)
 
 
+def test_a_wrong_key_keeps_the_consent_button_working(kernel: Kernel, sandbox: Sandbox) -> None:
+    k = kernel()
+    k.run("%zapier_login")
+    k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": "sbx_key_wrong"})
+    assert "Invalid API key" in k.state("zapier-nb-key")["message"]
+    assert "zapier-nb-oauth" in controls(k)
+    log_in_with_the_widget(k, sandbox)
+
+
 # -- the sign-up form -------------------------------------------------------------------
 
 

@@ -70,7 +70,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         self.session = session
         self._lock = threading.RLock()
         self._note: str | None = None  # what this widget's own last action should say
-        self._own_change = False  # a logout under way that this widget asked for
+        self._own_change = False  # a change under way that this widget made itself
         self._was_logged_in = False
         self._key_owner: str | None = None  # whose key this widget checked, if it did
         self._oauth: widgets.VBox | None = None
@@ -92,6 +92,8 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         self.logout_button.on_click(lambda _: self._logout())
         super().__init__()
         self.add_class("zapier-nb-login")
+        if self._has_oauth():
+            self._oauth_box()  # built here, on the kernel's main thread
         self._begin_login_if_needed()
         self._render()
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_session_change)
@@ -301,8 +303,13 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
                 if self.session.auth_method == "api_key":
                     self.session.logout()
                 field.warn(exc.message)
-                return
-            self._key_owner = result.email
+                failed = True
+            else:
+                self._key_owner = result.email
+                failed = False
+        if failed:
+            self._begin_login_now()  # the logout dropped the login the consent button offered
+            return
         field.say("")
         self._render()
 
