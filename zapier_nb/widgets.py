@@ -4,8 +4,9 @@ The widget follows its session through `Session.subscribe`: whatever changes the
 login (this widget, another one, a magic, code, a refresh on another thread, a
 login ended by the server, a token another kernel refreshed), the status line and
 the controls are redrawn from the session's state. The callback only reads that
-state; a new login that has to be begun after a logout is begun once the running
-cell has finished, on the kernel's main thread.
+state; a new login that has to be begun after a logout is begun on the kernel's main
+thread once the running cell, or the widget message being handled, has finished
+(IPython's `post_execute` event, which the kernel fires after both).
 
 The expiry is shown as a clock time, never as a countdown: a countdown needs a
 timer per widget sending messages every second, and goes wrong the moment the
@@ -303,13 +304,8 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
                 if self.session.auth_method == "api_key":
                     self.session.logout()
                 field.warn(exc.message)
-                failed = True
-            else:
-                self._key_owner = result.email
-                failed = False
-        if failed:
-            self._begin_login_now()  # the logout dropped the login the consent button offered
-            return
+                return
+            self._key_owner = result.email
         field.say("")
         self._render()
 
@@ -346,7 +342,6 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     def _logout(self) -> None:
         with self._acting(note="Logged out. Log in again below."):
             self.session.logout()
-        self._begin_login_now()
 
     def _begin_login_now(self) -> None:
         """Begin a login for the consent button; on the kernel's main thread only."""
