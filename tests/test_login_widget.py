@@ -143,6 +143,34 @@ def test_a_login_that_ends_shows_the_login_controls(kernel: Kernel, sandbox: San
     log_in_with_the_widget(k, sandbox)
 
 
+def test_a_login_ending_on_another_thread_between_cells_offers_a_new_one(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    k = kernel()
+    k.run("%zapier_login")
+    log_in_with_the_widget(k, sandbox)
+    sandbox.revoke_refresh_tokens()
+    sandbox.expire_access_tokens()
+    k.run(
+        "import threading, time, contextlib\n"
+        "def later():\n"
+        "    time.sleep(0.5)\n"
+        "    with contextlib.suppress(zapier_nb.ZapierError):\n"
+        "        zapier_nb.get_session().check()\n"
+        "threading.Thread(target=later).start()"
+    )
+    k.wait_for(lambda: "Not logged in any more" in status(k))
+    # No cell has ended since: the widget offers to prepare the next login itself.
+    assert "zapier-nb-new-login" in controls_of(k, "zapier-nb-oauth")
+    k.send_custom(k.find("zapier-nb-new-login"), {"event": "click"})
+    assert "zapier-nb-login-link" in controls_of(k, "zapier-nb-oauth")
+    log_in_with_the_widget(k, sandbox)
+
+
+def controls_of(k: KernelDriver, css_class: str) -> list[str]:
+    return [classes[0] if classes else "?" for classes in k.children_classes(css_class)]
+
+
 def test_a_login_made_elsewhere_shows(kernel: Kernel, sandbox: Sandbox) -> None:
     k = kernel()
     k.run("%zapier_login")
