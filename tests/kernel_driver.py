@@ -76,15 +76,40 @@ class KernelDriver:
         self.client.shell_channel.send(msg)
         return self._collect(msg["header"]["msg_id"], None, timeout)
 
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
+        """Read IOPub until `condition()` holds: for changes made on another kernel thread."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel did not get there within {timeout} s")
+            try:
+                self._track(self.client.get_iopub_msg(timeout=0.05))
+            except queue.Empty:
+                continue
+
     def find(self, css_class: str) -> str:
         """The comm id of the newest widget carrying this CSS class."""
-        found = [cid for cid, s in self.widgets.items() if css_class in s.get("_dom_classes", [])]
+        found = self.find_all(css_class)
         if not found:
             raise LookupError(f"no widget with class {css_class!r}")
         return found[-1]
 
+    def find_all(self, css_class: str) -> list[str]:
+        """The comm ids of every widget carrying this CSS class, oldest first."""
+        return [cid for cid, s in self.widgets.items() if css_class in s.get("_dom_classes", [])]
+
     def value(self, css_class: str) -> Any:
         return self.widgets[self.find(css_class)].get("value")
+
+    def state(self, css_class: str) -> dict[str, Any]:
+        """The newest widget with this CSS class: its whole synced state."""
+        return self.widgets[self.find(css_class)]
+
+    def children_classes(self, css_class: str) -> list[list[str]]:
+        """The CSS classes of each child of the newest container with this class."""
+        children = self.state(css_class).get("children", [])
+        ids = [child.removeprefix("IPY_MODEL_") for child in children]
+        return [self.widgets.get(cid, {}).get("_dom_classes", []) for cid in ids]
 
     def transcript(self) -> str:
         """Every IOPub message seen, as text, for searching."""

@@ -110,6 +110,21 @@ class JupyterLab:
         finally:
             connection.close()
 
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        """Call the server's REST API (`api/contents/...`); its JSON answer."""
+        address = urlsplit(self.url)
+        connection = http.client.HTTPConnection(address.netloc, timeout=timeout)
+        headers = {**self._auth, "Content-Type": "application/json"}
+        try:
+            payload = None if body is None else json.dumps(body)
+            connection.request(method, address.path + path, body=payload, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+        finally:
+            connection.close()
+        assert 200 <= answer.status < 300, f"{method} {path}: HTTP {answer.status} {data[:300]!r}"
+        return json.loads(data) if data else None
+
     @property
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}

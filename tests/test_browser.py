@@ -8,7 +8,10 @@ code, token or verifier, nor do its checkpoints or anything else under the serve
 
 from __future__ import annotations
 
+import json
 import os
+import platform
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +41,7 @@ from playwright.sync_api import (
 from zapier_nb.sandbox import Sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -133,15 +137,15 @@ def _open_and_run_all(page: Page, lab: JupyterLab, name: str) -> None:
     )
 
 
-def _type_secret(field: Locator, text: str) -> None:
+def _type_secret(field: Locator, text: str, cells: int = len(CELLS)) -> None:
     """Type key by key, as a person would: no notebook shortcut may take a key press."""
-    box = field.locator("input")
+    box = field.locator("input.zapier-nb-secret-input")
     box.click()
     box.press_sequentially(text)
     expect(box).to_have_value(text)
     # Letters like a, b, x, m or d are notebook shortcuts; none may have touched the cells.
-    expect(field.page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(CELLS))
-    expect(field.page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(len(CELLS))
+    expect(field.page.locator(".jp-Notebook .jp-Cell")).to_have_count(cells)
+    expect(field.page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(cells)
 
 
 def _save_and_read(page: Page, lab: JupyterLab, name: str) -> str:
@@ -224,7 +228,7 @@ def test_oauth_login_in_jupyter(
     saved = _save_and_read(page, lab, name)
     assert code not in saved
     assert redirected not in saved
-    typed = code_field.locator("input").element_handle()
+    typed = code_field.locator("input.zapier-nb-secret-input").element_handle()
     assert typed.evaluate("el => el.value") == redirected
     code_field.get_by_role("button", name="Log in").click()
     assert typed.evaluate("el => el.value") == "", (
@@ -232,7 +236,7 @@ def test_oauth_login_in_jupyter(
     )
     status = widget.locator(".zapier-nb-status")
     expect(status).to_contain_text("Logged in as ada@example.com", timeout=30_000)
-    expect(status).to_contain_text("token valid until")
+    expect(status).to_contain_text("The access token is valid until")
 
     run_cell(page, CHECK)
     table = _cell(page, CHECK).locator("table.zapier-nb-table")
@@ -253,7 +257,7 @@ def test_api_key_login_in_jupyter(
     page = context.new_page()
     _open_and_run_all(page, lab, name)
     widget = _cell(page, LOGIN).locator(".zapier-nb-login")
-    expect(widget).to_contain_text("Or use an API key:")
+    expect(widget).to_contain_text("Or use the local sandbox's API key")
 
     key_field = widget.locator(".zapier-nb-key")
     _type_secret(key_field, lab_sandbox.api_key)
@@ -271,3 +275,182 @@ def test_api_key_login_in_jupyter(
 
     _save_and_read(page, lab, name)
     _assert_nothing_secret_on_disk(lab, lab_sandbox, [lab_sandbox.api_key])
+
+
+# -- the widget stays true --------------------------------------------------------------
+
+TRUE_CELLS = ["%load_ext zapier_nb", "%zapier_login", "%zapier_check", "%zapier_logout"]
+TRUE_LOGIN, TRUE_CHECK, TRUE_LOGOUT = 1, 2, 3
+# Tall enough for a descender: a monospace line of 1.5 em or more inside the padding.
+_ROOM_FOR_UNDERSCORES = """
+(el) => {
+  const style = getComputedStyle(el);
+  const inner = el.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  return inner / parseFloat(style.fontSize);
+}
+"""
+
+
+def _consent(context: BrowserContext, widget: Locator, sandbox: Sandbox) -> str:
+    """Open the consent screen from the widget, approve; the address landed on."""
+    with context.expect_page() as new_tab:
+        widget.get_by_test_id("zapier-nb-login").click()
+    consent = new_tab.value
+    consent.get_by_role("button", name="Approve").click()
+    consent.wait_for_url(f"{sandbox.redirect_uri}**")
+    code_box = consent.locator("#code")
+    expect(code_box).to_have_value(re.compile(r"^sbx_code_"))
+    assert code_box.evaluate(_ROOM_FOR_UNDERSCORES) >= 1.5, "the code field clips underscores"
+    redirected = consent.url
+    consent.close()
+    return redirected
+
+
+def test_the_widget_stays_true_through_enter_logout_and_a_restart(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    name = "widget-stays-true.ipynb"
+    write_notebook(lab.root / name, TRUE_CELLS)
+    page = context.new_page()
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    run_cell(page, TRUE_LOGIN)
+    widget = _cell(page, TRUE_LOGIN).locator(".zapier-nb-login")
+    status = widget.locator(".zapier-nb-status")
+    code_field = widget.locator(".zapier-nb-code")
+    box = code_field.locator("input.zapier-nb-secret-input")
+    message = code_field.locator(".zapier-nb-secret-message")
+
+    # An empty Enter says what is missing; typing again clears it.
+    box.click()
+    box.press("Enter")
+    expect(message).to_contain_text("The field was empty")
+    box.press_sequentially("abc")
+    expect(message).to_be_hidden()
+    # Show lets you read what you pasted, Hide masks it again; it stays out of widget state.
+    expect(box).to_have_attribute("type", "password")
+    code_field.get_by_role("button", name="Show").click()
+    expect(box).to_have_attribute("type", "text")
+    code_field.get_by_role("button", name="Hide").click()
+    expect(box).to_have_attribute("type", "password")
+    box.fill("")
+    expect(widget.locator(".zapier-nb-key").get_by_role("button", name="Show")).to_be_hidden()
+
+    # Enter submits the pasted address.
+    redirected = _consent(context, widget, lab_sandbox)
+    page.bring_to_front()
+    _type_secret(code_field, redirected, cells=len(TRUE_CELLS))
+    box.press("Enter")
+    expect(status).to_contain_text("Logged in as ada@example.com", timeout=30_000)
+    run_cell(page, TRUE_CHECK)
+    expect(_cell(page, TRUE_CHECK).locator("table.zapier-nb-table")).to_contain_text(
+        "ada@example.com"
+    )
+
+    # Logout through the magic: the widget above shows the login controls, and they work.
+    run_cell(page, TRUE_LOGOUT)
+    expect(status).to_contain_text("Not logged in any more")
+    expect(widget.get_by_test_id("zapier-nb-login")).to_be_visible()
+    expect(widget.get_by_role("button", name="Log out")).to_have_count(0)
+    _screenshot(page, lab, "widget-after-logout.png", [_cell(page, TRUE_LOGIN)])
+    second = _consent(context, widget, lab_sandbox)
+    page.bring_to_front()
+    _type_secret(code_field, second, cells=len(TRUE_CELLS))
+    box.press("Enter")
+    expect(status).to_contain_text("Logged in as ada@example.com", timeout=30_000)
+
+    # A restart: the widget left on the page stops saying "Logged in" and says what to do.
+    start(page, "kernelmenu:restart")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(status).to_contain_text(
+        "not connected to a kernel any more", timeout=30_000, use_inner_text=True
+    )
+    expect(status).not_to_contain_text("Logged in", use_inner_text=True)
+    expect(widget.get_by_role("button", name="Log out")).to_be_hidden()
+    _screenshot(page, lab, "widget-after-restart.png", [_cell(page, TRUE_LOGIN)])
+    page.wait_for_function(_KERNEL_IDLE, timeout=60_000)
+    run_cell(page, 0)
+    run_cell(page, TRUE_LOGIN)
+    fresh = _cell(page, TRUE_LOGIN).locator(".zapier-nb-login")
+    expect(fresh.locator(".zapier-nb-status")).to_contain_text("Not logged in.")
+    expect(fresh.get_by_test_id("zapier-nb-login")).to_be_visible()
+
+    saved = _save_and_read(page, lab, name)
+    for secret in (redirected, second, parse_qs(urlsplit(second).query)["code"][0]):
+        assert secret not in saved
+    _assert_nothing_secret_on_disk(lab, lab_sandbox, [redirected, second])
+
+
+_KERNEL_IDLE = """
+() => {
+  const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+  const kernel = ctx.session && ctx.session.kernel;
+  return !!kernel && kernel.connectionStatus === "connected" && ctx.kernelDisplayStatus === "idle";
+}
+"""
+
+
+def test_a_doubled_paste_is_named_as_such(
+    lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
+) -> None:
+    name = "doubled-paste.ipynb"
+    write_notebook(lab.root / name, CELLS)
+    page = context.new_page()
+    open_notebook(page, lab, name)
+    run_cell(page, 0)
+    run_cell(page, LOGIN)
+    widget = _cell(page, LOGIN).locator(".zapier-nb-login")
+    redirected = _consent(context, widget, lab_sandbox)
+    page.bring_to_front()
+    code_field = widget.locator(".zapier-nb-code")
+    _type_secret(code_field, redirected + redirected)
+    code_field.locator("input.zapier-nb-secret-input").press("Enter")
+    message = code_field.locator(".zapier-nb-secret-message")
+    expect(message).to_be_visible()
+    expect(message).not_to_contain_text("different login attempt")
+    expect(message).to_contain_text("twice")
+
+
+def test_the_tutorials_open_and_save_unchanged(
+    lab: JupyterLab, context: BrowserContext, tmp_path: Path
+) -> None:
+    """Opening a tutorial and saving it without a change leaves the file as committed:
+    through the server's contents API, and through the page (JupyterLab only)."""
+    tutorials = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert tutorials
+    folder = lab.root / f"tutorials-{tmp_path.name}"
+    folder.mkdir()
+    for path in tutorials:
+        (folder / path.name).write_bytes(path.read_bytes())
+        where = f"api/contents/{folder.name}/{path.name}"
+        model = lab.api("GET", f"{where}?content=1")
+        lab.api("PUT", where, {"type": "notebook", "format": "json", "content": model["content"]})
+        assert (folder / path.name).read_bytes() == path.read_bytes(), path.name
+    if lab.frontend != "lab":
+        return
+    page = context.new_page()
+    for path in tutorials:
+        committed = json.loads(path.read_text())["metadata"]["language_info"]["version"]
+        relative = f"{folder.name}/{path.name}"
+        open_notebook(page, lab, relative)
+        dirty = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+        save(page)
+        saved = _without_empty_widget_state((folder / path.name).read_bytes())
+        if platform.python_version() == committed:
+            assert not dirty, f"{path.name} shows as modified as soon as it opens"
+            assert saved == path.read_bytes(), f"saving {path.name} unchanged rewrote it"
+        else:  # JupyterLab writes its kernel's Python version into the metadata
+            assert saved.replace(platform.python_version().encode(), committed.encode()) == (
+                path.read_bytes()
+            )
+
+
+def _without_empty_widget_state(saved: bytes) -> bytes:
+    """The file as it would be saved with "Save Widget State Automatically" off (these tests
+    turn it on): the empty widget state that setting adds, taken out again."""
+    book = json.loads(saved)
+    widgets = book["metadata"].pop("widgets", None)
+    if widgets is None:
+        return saved
+    assert widgets[WIDGET_STATE]["state"] == {}, "a tutorial that was not run saved widgets"
+    return (json.dumps(book, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()

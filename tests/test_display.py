@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from zapier_nb import CheckAuthResponse, Session, TokenInfo
-from zapier_nb._display import check_table, expiry_text, login_link_table, status_table
+from zapier_nb._display import (
+    LINK_STYLE,
+    check_table,
+    expiry_text,
+    format_time,
+    html_with_links,
+    login_link_table,
+    status_table,
+)
 
 EVIL = '<img src=x onerror="alert(1)">'
 
@@ -29,15 +40,37 @@ def test_text_table_lines_up_labels_and_values() -> None:
     assert "User id           7" in lines
 
 
-def test_expiry_is_a_clock_time_and_a_countdown() -> None:
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    info = TokenInfo(
-        email=None, name=None, scope=None, expires_at=now + timedelta(seconds=3725),
-        has_refresh_token=True,
-    )  # fmt: skip
-    assert expiry_text(info, now).endswith("(in 1 h 2 min)")
-    assert expiry_text(info, now + timedelta(seconds=3700)).endswith("(in 0 min 25 s)")
-    assert "expired" in expiry_text(info, now + timedelta(hours=2))
+def test_expiry_is_a_clock_time_with_its_zone_never_a_countdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")  # POSIX rule: no tz database needed
+    time.tzset()
+    try:
+        now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        info = TokenInfo(
+            email=None, name=None, scope=None, expires_at=now + timedelta(seconds=3725),
+            has_refresh_token=True,
+        )  # fmt: skip
+        assert expiry_text(info, now) == "14:02:05 CET"
+        assert expiry_text(info, now + timedelta(hours=2)) == (
+            "14:02:05 CET (expired; the next call refreshes it)"
+        )
+        assert format_time(now + timedelta(days=1), now) == "2026-01-02 13:00:00 CET"
+        summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+        assert format_time(summer, summer) == "14:00:00 CEST"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_web_addresses_in_a_message_become_links_and_the_rest_is_escaped() -> None:
+    text = 'Copy it from https://x.test/credentials/. Then <b>"retry"</b> (http://y.test/?a=1&b=2).'
+    opens = f'target="_blank" rel="noopener noreferrer" style="{LINK_STYLE}"'
+    assert html_with_links(text) == (
+        f'Copy it from <a href="https://x.test/credentials/" {opens}>https://x.test/credentials/'
+        "</a>. Then &lt;b&gt;&quot;retry&quot;&lt;/b&gt; "
+        f'(<a href="http://y.test/?a=1&amp;b=2" {opens}>http://y.test/?a=1&amp;b=2</a>).'
+    )
 
 
 def test_status_without_login_holds_no_token_rows() -> None:

@@ -45,7 +45,9 @@ def test_load_ext_does_not_import_widgets(kernel: Kernel) -> None:
 def test_api_key_from_the_environment_then_a_check_table(kernel: Kernel, sandbox: Sandbox) -> None:
     k = kernel(api_key=True, oauth=False)
     k.run("%zapier_login")
-    assert "Logged in with API key" in k.value("zapier-nb-status")
+    assert "Using an API key (sent as the <code>x-api-key</code> header)" in k.value(
+        "zapier-nb-status"
+    )
     reply = k.run("%zapier_check")
     html, text = reply.data("text/html"), reply.data("text/plain")
     assert "<td" in html
@@ -84,13 +86,13 @@ def test_oauth_login_through_the_widget(kernel: Kernel, sandbox: Sandbox) -> Non
     k.send_custom(k.find("zapier-nb-code"), {"event": "submit", "value": f" {redirected}\n"})
     status = k.value("zapier-nb-status")
     assert "Logged in as <b>ada@example.com</b>" in status
-    assert "token valid until" in status
+    assert "The access token is valid until" in status
     reply = k.run("%zapier_check")
     assert "OAuth 2.0 PKCE (Bearer token)" in reply.data("text/html")
     status_reply = k.run("%zapier_status")
     text = status_reply.data("text/plain")
     assert re.search(r"Refresh token held\s+yes", text)
-    assert re.search(r"Access token expires\s+\d\d:\d\d .*\(in \d+ min", text)
+    assert re.search(r"Access token expires\s+\d\d:\d\d:\d\d \S+\n", text)
     assert "openid nla:exposed_actions:execute" in text
     assert sandbox.count("token:authorization_code") == 1
     assert_no_secrets([k.transcript()], sandbox)
@@ -104,7 +106,7 @@ def test_a_bad_paste_shows_the_fix_and_a_good_one_still_works(
     redirected = sandbox.approve(k.widgets[k.find("zapier-nb-login-link")]["url"])
     code_field = k.find("zapier-nb-code")
     k.send_custom(code_field, {"event": "submit", "value": redirected.replace("state=", "state=x")})
-    assert "different login attempt" in k.value("zapier-nb-status")
+    assert "different login attempt" in k.state("zapier-nb-code")["message"]
     k.send_custom(code_field, {"event": "submit", "value": redirected})
     assert "Logged in as" in k.value("zapier-nb-status")
 
@@ -114,8 +116,7 @@ def test_a_wrong_api_key_in_the_widget_says_so(kernel: Kernel, sandbox: Sandbox)
     k.run("%zapier_login")
     wrong = "sbx_key_definitely-wrong-key"
     k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": wrong})
-    status = k.value("zapier-nb-status")
-    assert "Invalid API key. Copy the key again" in status
+    assert "Invalid API key" in k.state("zapier-nb-key")["message"]
     assert wrong not in k.transcript()
     k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": sandbox.api_key})
     assert "Logged in as <b>ada@example.com</b> with an API key" in k.value("zapier-nb-status")

@@ -125,7 +125,7 @@ def test_a_bare_code_needs_no_state() -> None:
 def test_an_address_pasted_twice_is_named_as_such() -> None:
     url = f"https://x.test/cb?code=abcdef&state={RIGHT}"
     for doubled in (url + url, f"{url} {url}", f"{url}\n{url}"):
-        with pytest.raises(LoginError, match="pasted more than once"):
+        with pytest.raises(LoginError, match="pasted twice"):
             parse_pasted_answer(doubled)
 
 

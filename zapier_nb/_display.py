@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._models import CheckAuthResponse, TokenInfo
@@ -13,11 +16,15 @@ if TYPE_CHECKING:
     from ._session import Session
 
 __all__ = [
+    "LINK_STYLE",
     "ResultTable",
     "check_table",
     "describe_auth",
     "expiry_text",
+    "format_time",
+    "html_with_links",
     "login_link_table",
+    "shown_path",
     "status_table",
 ]
 
@@ -61,6 +68,29 @@ class ResultTable:
         return "\n".join(lines)
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
+# Widgets show HTML without the notebook's own link style.
+LINK_STYLE = "color:var(--jp-content-link-color,#0d47a1);text-decoration:underline"
+
+
+def html_with_links(text: str) -> str:
+    """`text` escaped for HTML, each http(s) address in it made a link that opens a new tab."""
+    parts: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(".,;:!?)")
+        end = match.start() + len(url)
+        href = html.escape(url, quote=True)
+        parts.append(html.escape(text[last : match.start()]))
+        parts.append(
+            f'<a href="{href}" target="_blank" rel="noopener noreferrer" style="{LINK_STYLE}">'
+            f"{href}</a>"
+        )
+        last = end
+    parts.append(html.escape(text[last:]))
+    return "".join(parts)
+
+
 def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
@@ -75,16 +105,39 @@ def describe_auth(session: Session) -> str:
     return "not logged in"
 
 
+def format_time(when: datetime, now: datetime | None = None) -> str:
+    """A moment as this machine's clock shows it, with the zone: `14:05:09 CET`.
+
+    The one way zapier_nb writes times. The date comes first when it is not today's.
+    """
+    local = when.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    zone = local.strftime("%Z") or local.strftime("UTC%z")
+    text = f"{local:%H:%M:%S} {zone}"
+    return text if local.date() == today else f"{local:%Y-%m-%d} {text}"
+
+
 def expiry_text(info: TokenInfo, now: datetime | None = None) -> str:
-    """`14:05 UTC (in 59 min)`: the local clock time and a countdown."""
-    left = info.seconds_left(now)
-    local = info.expires_at.astimezone().strftime("%H:%M %Z").strip()
-    if left <= 0:
-        return f"{local} (expired; refreshed on the next call)"
-    minutes, seconds = divmod(int(left), 60)
-    hours, minutes = divmod(minutes, 60)
-    countdown = f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
-    return f"{local} (in {countdown})"
+    """When the access token expires, as a clock time (a countdown would go stale on screen)."""
+    now = now or datetime.now(UTC)
+    text = format_time(info.expires_at, now)
+    if info.seconds_left(now) <= 0:
+        return f"{text} (expired; the next call refreshes it)"
+    return text
+
+
+def shown_path(path: Path) -> str:
+    """A file's place without this machine's layout where possible: under
+    `$ZAPIER_NB_CACHE_DIR` or `~`, else the absolute path."""
+    cache_dir = os.environ.get("ZAPIER_NB_CACHE_DIR")
+    places = [("$ZAPIER_NB_CACHE_DIR", Path(cache_dir))] if cache_dir else []
+    places.append(("~", Path.home()))
+    for name, place in places:
+        try:
+            return f"{name}/{path.relative_to(place).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
 
 
 def check_table(result: CheckAuthResponse, session: Session) -> ResultTable:
@@ -115,7 +168,7 @@ def status_table(session: Session, now: datetime | None = None) -> ResultTable:
             ("Refresh token held", _yes_no(info.has_refresh_token)),
         ]
     cache = session.token_cache_path
-    rows.append(("Token cache", str(cache) if cache else "off"))
+    rows.append(("Token cache", shown_path(cache) if cache else "off"))
     return ResultTable("Zapier AI Actions: session status", rows, data=info)
 
 

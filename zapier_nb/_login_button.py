@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
@@ -23,9 +23,11 @@ from ._callback import CallbackAnswer, complete_from_callback
 from ._callback_page import ACK_TYPE, CALLBACK_TYPE, CHANNEL
 from ._errors import ZapierError
 from ._loopback import close_listener, is_loopback_redirect, listener_for, registered_redirect
-from ._models import TokenInfo
 from ._redirect import Capture, Environment, capture_for, remember_environment
-from ._session import Session
+
+if TYPE_CHECKING:
+    from ._models import TokenInfo
+    from ._session import Session
 
 __all__ = ["LoginButton"]
 
@@ -93,6 +95,7 @@ function render({ model, el }) {
   const sync = () => {
     button.textContent = model.get("label");
     button.disabled = model.get("disabled") || !model.get("url");
+    button.classList.toggle("zapier-nb-secondary", !model.get("primary"));
     how.innerHTML = model.get("how");
     link.href = model.get("url");
   };
@@ -170,6 +173,8 @@ for _name, _value in (
 _CSS = """
 .zapier-nb-login-button { display: inline-block; padding: 6px 14px; border-radius: 4px;
   background: #ff4f00; color: #fff; font-weight: 600; border: 0; cursor: pointer; }
+.zapier-nb-login-button.zapier-nb-secondary { background: transparent; color: #c23a00;
+  box-shadow: inset 0 0 0 2px #ff4f00; }
 .zapier-nb-login-button:disabled { opacity: .5; cursor: default; }
 .zapier-nb-login-how, .zapier-nb-login-fallback { font-size: 12px; margin-top: 4px; }
 """
@@ -186,6 +191,7 @@ class LoginButton(anywidget.AnyWidget):
     label = traitlets.Unicode("Log in with Zapier").tag(sync=True)
     how = traitlets.Unicode("").tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
+    primary = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, session: Session, *, say: Say, on_login: Callable[[], None]) -> None:
         super().__init__()
@@ -206,14 +212,17 @@ class LoginButton(anywidget.AnyWidget):
             listener_for(self.session, registered, on_done=self._listener_done)
         elif self.session.pending_login_url is None:
             self.session.begin_login()
-        self._show_url()
+        self.show_pending()
 
     def forget(self) -> None:
         """Stop offering a login (after a logout, or once logged in)."""
         close_listener(self.session)
         self.url = ""
 
-    def _show_url(self) -> None:
+    def show_pending(self, *, primary: bool | None = None) -> None:
+        """Offer the login in progress, opened the way its answer can come back."""
+        if primary is not None:
+            self.primary = primary
         consent = self.session.pending_login_url or ""
         self.capture = capture_for(
             registered_redirect(self.session), self.session.base_url, self.environment
@@ -231,7 +240,7 @@ class LoginButton(anywidget.AnyWidget):
             self.environment = Environment.from_report(content)
             remember_environment(self.environment)
             if self.url:
-                self._show_url()
+                self.show_pending()
         elif event == "oauth-refused":
             self._refused(content)
         elif event == "oauth-callback":

@@ -16,13 +16,15 @@ import time
 import weakref
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ._callback import CallbackAnswer, complete_from_callback, pending_state
 from ._errors import ConfigurationError, StateMismatchError, ZapierError
-from ._models import TokenInfo
-from ._session import Session
+
+if TYPE_CHECKING:
+    from ._models import TokenInfo
+    from ._session import Session
 
 __all__ = [
     "CALLBACK_PATH",
@@ -47,7 +49,7 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
-Outcome = TokenInfo | ZapierError
+Outcome: TypeAlias = "TokenInfo | ZapierError"
 
 
 def is_loopback_redirect(uri: str | None) -> bool:

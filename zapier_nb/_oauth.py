@@ -149,7 +149,7 @@ def _read_answer(text: object) -> PastedAnswer | LoginError:
         return LoginError(f"Nothing was pasted. {_PASTE_AGAIN}")
     if cleaned.count("://") > 1 or cleaned.count("code=") > 1:
         return LoginError(
-            "The address seems to be pasted more than once. Clear the field and paste it once."
+            "The address seems to be pasted twice. Clear the field and paste it once."
         )
     if not any(mark in cleaned for mark in "=?#") and "://" not in cleaned:
         if not _BARE_CODE.fullmatch(cleaned):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
 from ._errors import LoginRequiredError, ZapierError
@@ -60,6 +60,13 @@ class ZapierMagics(Magics, Configurable):
         None, allow_none=True, help="OAuth redirect URI; ZAPIER_REDIRECT_URI when unset."
     ).tag(config=True)
     timeout = Float(15.0, help="Seconds to wait for each answer.").tag(config=True)
+
+    # -- how errors are shown (zapier_nb._short_errors) --
+    short_errors = Bool(
+        True,
+        help="Show a ZapierError raised in a cell as one line (its message says what to do); "
+        "False shows the full traceback.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
@@ -238,3 +245,11 @@ def _run_params(pairs: list[str]) -> dict[str, str]:
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext zapier_nb` registers the magics."""
     ipython.register_magics(ZapierMagics(ipython))
+    _install_short_errors(ipython)
+
+
+def _install_short_errors(ipython: Any) -> None:
+    """A ZapierError raised in a cell is shown as one line (`ZapierMagics.short_errors`)."""
+    from ._short_errors import install_short_errors
+
+    install_short_errors(ipython)

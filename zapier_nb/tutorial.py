@@ -4,7 +4,8 @@
 mean the real service. A loopback base URL means a sandbox that is already running
 (`scripts/demo.sh` and `binder/start` start one). Otherwise a sandbox is started in
 this kernel. Either way the kernel's default session, used by the magics, is set up
-for what the notebook teaches.
+for what the notebook teaches, and in IPython the `zapier_nb` extension is loaded: the
+magics, and errors shown as one line.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import getpass
 import html
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._config import Settings, is_loopback
 from ._default_session import replace_default_session
+from ._display import format_time
 from ._redact import redact
 from ._session import Session
 
-__all__ = ["Backend", "masked", "setup"]
+__all__ = ["Backend", "clock_time", "masked", "setup"]
 
 Needs = Literal["api_key", "oauth"]
 
@@ -66,7 +69,22 @@ class Backend:
         )
         if self.autopilot:
             text += " The sandbox plays the consenting user, so the notebook runs unattended."
+        if self.session.client_id:
+            text += " " + self._who_shares_the_login()
         return text
+
+    def _who_shares_the_login(self) -> str:
+        if self.session.token_cache_path is not None:
+            return (
+                "A login here serves every notebook that uses this sandbox: it is kept in a "
+                "token cache."
+            )
+        if self.sandbox is not None:
+            return "This notebook logs in on its own: its sandbox lives in this kernel."
+        return (
+            "This notebook logs in on its own: each notebook has its own kernel, and no token "
+            "cache is kept for a local sandbox."
+        )
 
     def __repr__(self) -> str:
         return self.describe()
@@ -114,8 +132,25 @@ def setup(needs: Needs = "api_key") -> Backend:
     else:
         settings = dataclasses.replace(settings, api_key=None)
     session = replace_default_session(Session.from_settings(settings))
+    _load_extension()
     autopilot = kind == "sandbox" and os.environ.get(_AUTOPILOT_VAR, "0") == "1"
     return Backend(kind, session.base_url, origin, session, autopilot, sandbox)
+
+
+def _load_extension() -> None:
+    """In IPython, load `zapier_nb` once: the magics, and `ZapierError`s shown as one line."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and "zapier_nb" not in shell.extension_manager.loaded:
+        shell.extension_manager.load_extension("zapier_nb")
+
+
+def clock_time(when: datetime) -> str:
+    """A moment as zapier_nb shows every time: this machine's clock, with its zone."""
+    return format_time(when)
 
 
 def masked(value: Any) -> Any:

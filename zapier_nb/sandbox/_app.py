@@ -33,6 +33,7 @@ from ._routes import (
     LOGIN_LINK_PATH,
     LOGIN_SUCCESS_PATH,
     SIGN_UP_PATH,
+    SWITCH_USER_PATH,
     TOKEN_PATH,
     USER_COOKIE,
 )
@@ -85,6 +86,8 @@ def create_app(state: SandboxState) -> Starlette:
         (CALLBACK_PATH, routes.callback, ["GET"]),
         (LOGIN_SUCCESS_PATH, routes.login_success, ["GET"]),
         (ACTIONS_PAGE_PATH, routes.actions_page, ["GET"]),
+        (SWITCH_USER_PATH, routes.switch_user_page, ["GET"]),
+        (SWITCH_USER_PATH, routes.switch_user, ["POST"]),
     ]
     app_routes = [Route("/", routes.index, methods=["GET"])]
     app_routes += [Route(path, endpoint, methods=methods) for path, endpoint, methods in table]
@@ -127,7 +130,15 @@ class _Routes:
         self.state = state
 
     async def index(self, request: Request) -> Response:
-        return HTMLResponse(_pages.index_page(self.state.base_url))
+        state = self.state
+        page = _pages.index_page(
+            state.base_url,
+            api_key=state.first_user().api_key or "",
+            client_id=state.clients()[0].client_id,
+            redirect_uri=state.callback_uri,
+            users=state.users(),
+        )
+        return HTMLResponse(page, headers=_PAGE_HEADERS)
 
     async def authorize(self, request: Request) -> Response:
         self.state.count("authorize")
@@ -194,6 +205,7 @@ class _Routes:
             scopes=scopes,
             redirect_uri=redirect_uri,
             transaction=self.state.begin_transaction(request_record),
+            authorize_path=f"{request.url.path}?{request.url.query}",
         )
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
@@ -322,7 +334,15 @@ class _Routes:
             return _error_page("Invalid link", "This sign-up link is invalid or has expired.")
         email = (_single(form, "email") or signup.email).strip()
         if not _EMAIL.fullmatch(email):
-            return _error_page("Invalid email", "Enter a valid email address.")
+            page = _pages.sign_up_page(
+                ticket=ticket or "",
+                first_name=_single(form, "first_name") or "",
+                last_name=_single(form, "last_name") or "",
+                email=email,
+                existing=False,
+                error="Enter the person's email address, like grace@example.org.",
+            )
+            return HTMLResponse(page, status_code=400, headers=_PAGE_HEADERS)
         first = (_single(form, "first_name") or signup.first_name).strip()
         last = (_single(form, "last_name") or signup.last_name).strip()
         user, _created = self.state.sign_up(email, f"{first} {last}".strip() or email.split("@")[0])
@@ -351,6 +371,27 @@ class _Routes:
         user = self._acting_user(request)
         actions = [(a.id, a.description) for a in self.state.actions.owned(user.user_id)]
         return HTMLResponse(_pages.actions_page(actions), headers=_PAGE_HEADERS)
+
+    async def switch_user_page(self, request: Request) -> Response:
+        next_path = request.query_params.get("next", "")
+        if not next_path.startswith(AUTHORIZE_PATH):
+            return _error_page("Nothing to go back to", "Open this page from a consent screen.")
+        page = _pages.switch_user_page(
+            users=self.state.users(),
+            current=self._acting_user(request).user_id,
+            next_path=next_path,
+        )
+        return HTMLResponse(page, headers=_PAGE_HEADERS)
+
+    async def switch_user(self, request: Request) -> Response:
+        form = await _form(request) or {}
+        next_path, chosen = _single(form, "next") or "", _single(form, "user") or ""
+        user = self.state.user(int(chosen)) if chosen.isdigit() else None
+        if user is None or not next_path.startswith(AUTHORIZE_PATH):
+            return _error_page("Unknown user", "Go back to the consent screen and choose again.")
+        response = Response(status_code=303, headers={"Location": next_path})
+        response.set_cookie(USER_COOKIE, str(user.user_id), httponly=True, samesite="lax")
+        return response
 
     def _grant(self, form: dict[str, list[str]]) -> IssuedTokens:
         def field(name: str) -> str:

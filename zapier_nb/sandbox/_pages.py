@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
+from urllib.parse import urlencode
 
-from ._models import SCOPE_DESCRIPTIONS
+from ._models import SCOPE_DESCRIPTIONS, SandboxUser
 from ._routes import (
     AI_ACTION_PATH,
     AI_ACTIONS_PATH,
@@ -15,6 +16,7 @@ from ._routes import (
     EXECUTE_PATH,
     LOGIN_LINK_PATH,
     RATE_PATH,
+    SWITCH_USER_PATH,
     TOKEN_PATH,
 )
 
@@ -27,9 +29,15 @@ h1 { font-size: 1.4rem; }
 button { font-size: 1rem; padding: .4rem 1.2rem; margin-right: .5rem; cursor: pointer; }
 button[value=approve], .primary { background: #ff4f00; color: white; border: 0;
                                   border-radius: 4px; }
-input[readonly] { width: 100%; font-family: monospace; padding: .3rem; }
+input[readonly] { width: 100%; box-sizing: border-box; font-family: monospace; font-size: .95rem;
+                  line-height: 1.6; padding: .35rem .4rem; }
 label { display: block; margin-top: .8rem; }
 code { background: #f4f4f4; padding: 0 .2rem; }
+.switch { font-size: .9rem; }
+.users button { display: block; margin: .4rem 0; text-align: left; }
+table.credentials td, table.credentials th { text-align: left; padding: .2rem .6rem .2rem 0;
+                                             vertical-align: top; }
+table.credentials code { word-break: break-all; }
 """
 
 
@@ -60,7 +68,9 @@ def consent_page(
     scopes: Iterable[str],
     redirect_uri: str,
     transaction: str,
+    authorize_path: str,
 ) -> str:
+    """`authorize_path`: this page's own path and query, for coming back as another user."""
     items = "".join(
         f"<li><strong>{escape(SCOPE_DESCRIPTIONS[scope])}</strong> "
         f"<code>{escape(scope)}</code></li>"
@@ -69,7 +79,9 @@ def consent_page(
     body = (
         f"<h1>Authorize {escape(app_name)}</h1>"
         f'<p>Signed in as <strong id="user-name">{escape(user_name)}</strong> '
-        f'(<span id="user-email">{escape(user_email)}</span>).</p>'
+        f'(<span id="user-email">{escape(user_email)}</span>). '
+        f'<span class="switch">Not you? <a id="switch-user" '
+        f'href="{escape(_switch_url(authorize_path))}">Switch user</a></span></p>'
         f"<p><strong>{escape(app_name)}</strong> would like to:</p><ul>{items}</ul>"
         f"<p>You will then be sent back to <code>{escape(redirect_uri)}</code>.</p>"
         # Relative actions keep the pages working behind a proxy's path prefix.
@@ -83,7 +95,13 @@ def consent_page(
 
 
 def sign_up_page(
-    *, ticket: str, first_name: str, last_name: str, email: str, existing: bool
+    *,
+    ticket: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    existing: bool,
+    error: str | None = None,
 ) -> str:
     if existing:
         title = "Log in to Zapier"
@@ -96,8 +114,9 @@ def sign_up_page(
         title = "Create your Zapier account"
         intro = "<p>One step, then you will see the authorization screen.</p>"
         submit = "Create account"
+    warning = f'<p class="error" id="error">{escape(error)}</p>' if error else ""
     body = (
-        f"<h1>{escape(title)}</h1>{intro}"
+        f"<h1>{escape(title)}</h1>{intro}{warning}"
         '<form method="post" action="./">'
         f'<input type="hidden" name="t" value="{escape(ticket)}">'
         f'<label>First name <input name="first_name" value="{escape(first_name)}"></label>'
@@ -153,7 +172,36 @@ def callback_page(*, code: str | None, error: str | None, description: str | Non
     return _layout("Copy this code", body, script=_COPY_SCRIPT)
 
 
-def index_page(base_url: str) -> str:
+def switch_user_page(*, users: Sequence[SandboxUser], current: int, next_path: str) -> str:
+    buttons = "".join(
+        f'<button type="submit" name="user" value="{user.user_id}">'
+        f"{escape(user.name)} ({escape(user.email)})"
+        f"{' &middot; signed in now' if user.user_id == current else ''}</button>"
+        for user in users
+    )
+    body = (
+        "<h1>Switch user</h1>"
+        "<p>Choose who approves, as if they had signed in to Zapier:</p>"
+        f'<form class="users" method="post" action="{SWITCH_USER_PATH}">'
+        f'<input type="hidden" name="next" value="{escape(next_path)}">{buttons}</form>'
+        "<p>Someone new? Ask the notebook for a sign-up link (the login widget's "
+        "<strong>No Zapier account?</strong>, or <code>%zapier_login_link</code>).</p>"
+    )
+    return _layout("Switch user", body)
+
+
+def _switch_url(authorize_path: str) -> str:
+    return f"{SWITCH_USER_PATH}?{urlencode({'next': authorize_path})}"
+
+
+def index_page(
+    base_url: str,
+    *,
+    api_key: str,
+    client_id: str,
+    redirect_uri: str,
+    users: Sequence[SandboxUser],
+) -> str:
     endpoints = (
         ("GET", AUTHORIZE_PATH, "consent screen (authorization code + PKCE S256)"),
         ("POST", TOKEN_PATH, "token endpoint: authorization_code and refresh_token grants"),
@@ -169,10 +217,29 @@ def index_page(base_url: str) -> str:
         f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"
         for method, path, what in endpoints
     )
+    credentials = (
+        ("Base URL", base_url),
+        ("API key", api_key),
+        ("OAuth client id", client_id),
+        ("Redirect URI", redirect_uri),
+    )
+    settings = "".join(
+        f'<tr><th>{escape(name)}</th><td><code id="{escape(name.lower().replace(" ", "-"))}">'
+        f"{escape(value)}</code></td></tr>"
+        for name, value in credentials
+    )
+    people = "".join(f"<li>{escape(user.name)} ({escape(user.email)})</li>" for user in users)
     body = (
         "<h1>Zapier AI Actions sandbox</h1>"
         "<p>A local stand-in for the AI Actions API, for tests and tutorial "
-        f"notebooks. Base URL: <code>{escape(base_url)}</code></p><ul>{rows}</ul>"
+        "notebooks. Its demo credentials (they work here only, and change each time it "
+        "starts):</p>"
+        f'<table class="credentials">{settings}</table>'
+        "<p>In a notebook: paste the API key into <code>%zapier_login</code>'s key field, or "
+        "set these as <code>ZAPIER_BASE_URL</code>, <code>ZAPIER_API_KEY</code>, "
+        "<code>ZAPIER_CLIENT_ID</code> and <code>ZAPIER_REDIRECT_URI</code>.</p>"
+        f"<p>Accounts that can approve a login:</p><ul>{people}</ul>"
+        f"<p>Endpoints:</p><ul>{rows}</ul>"
     )
     return _layout("Zapier AI Actions sandbox", body)
 

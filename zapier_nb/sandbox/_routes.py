@@ -15,6 +15,7 @@ EXECUTE_PATH = "/api/v2/ai-actions/{ai_action_id}/execute/"
 PREVIEW_PATH = "/api/v2/ai-actions/{ai_action_id}/preview/"
 RATE_PATH = "/api/v2/execute/log/{execution_log_id}/rate/"
 ACTIONS_PAGE_PATH = "/sandbox/actions/"
+SWITCH_USER_PATH = "/sandbox/switch-user/"
 
 # The pages a person's browser visits (what a proxy in front of the sandbox may forward),
 # and the cookie by which the sandbox's browser pages tell its users apart.
@@ -25,5 +26,6 @@ BROWSER_PATHS = (
     CALLBACK_PATH,
     LOGIN_SUCCESS_PATH,
     ACTIONS_PAGE_PATH,
+    SWITCH_USER_PATH,
 )
 USER_COOKIE = "sandbox_user"

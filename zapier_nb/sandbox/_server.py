@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -30,6 +31,15 @@ DEFAULT_USER = SandboxUser(1001, "ada@example.com", "Ada Lovelace", is_staff=Fal
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
+
+# The sandboxes serving in this process, by base URL, so a login widget can offer their key.
+_serving: weakref.WeakValueDictionary[str, Sandbox] = weakref.WeakValueDictionary()
+
+
+def serving_here(base_url: str) -> Sandbox | None:
+    """The sandbox that serves `base_url` from this process, if one does."""
+    sandbox = _serving.get(base_url.rstrip("/"))
+    return sandbox if sandbox is not None and sandbox.running else None
 
 
 class _DroppableH11Protocol(H11Protocol):
@@ -137,12 +147,14 @@ class Sandbox:
                 listener.close()
                 raise RuntimeError(f"the sandbox server did not start on {self.base_url}")
             time.sleep(0.005)
+        _serving[self.base_url] = self
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        _serving.pop(self.base_url, None)
         server.should_exit = True
         thread.join(_STOP_TIMEOUT)
         if thread.is_alive():
