@@ -24,12 +24,7 @@ from ._config import (
 )
 from ._errors import ConfigurationError, LoginError
 from ._grants import code_exchange_request, read_token_answer
-from ._http import (
-    httpx,
-    new_async_client,
-    new_client,
-    translate_transport_errors,
-)
+from ._http import httpx, new_async_client, new_client, translate_transport_errors
 from ._keeper import TokenKeeper
 from ._listeners import Listeners
 from ._logging import install_log_redaction
