@@ -137,7 +137,7 @@ def test_run_many_result_table_and_summary() -> None:
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     from email.utils import formatdate
 
-    from zapier_nb._actions import retry_after_seconds
+    from zapier_nb._http import retry_after_seconds
 
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds("0.25") == 0.25

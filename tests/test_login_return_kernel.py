@@ -185,3 +185,45 @@ def test_the_redirect_uri_magic_uses_what_the_browser_reported(
     assert "JupyterHub" in after.data("text/plain")
     reply = k.run("import zapier_nb; print(zapier_nb.redirect_uri())")
     assert reply.stdout.strip() == "https://hub.example.org/hub/user-redirect/zapier-nb/callback"
+
+
+def test_with_loopback_a_logout_and_a_denial_each_offer_a_new_login_without_a_hang(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    """Beginning a login through the listener notifies the widget, which asks the listener
+    table again: that must not wait on a lock its own thread holds."""
+    sandbox.add_redirect_uri(LOOPBACK)
+    k = kernel(LOOPBACK)
+    first = button(k)["url"]
+    code, _ = _get(sandbox.approve(first))
+    assert code == 200
+    k.run("%zapier_logout", timeout=20)
+    k.run("1", timeout=20)  # the next login is begun once the cell has run
+    second = button(k)["url"]
+    assert second
+    assert parse_qs(urlsplit(second).query)["state"] != parse_qs(urlsplit(first).query)["state"]
+    code, page = _get(sandbox.approve(second, deny=True))
+    assert code == 400
+    assert "declined" in page
+    k.run("import time; time.sleep(0.3)", timeout=20)
+    assert "declined" in status(k)
+    third = button(k)["url"]
+    assert third not in (first, second)
+    code, _ = _get(sandbox.approve(third))
+    assert code == 200
+    k.run("import time; time.sleep(0.3)", timeout=20)
+    assert "Logged in as <b>ada@example.com</b>" in status(k)
+    assert sandbox.count("token:authorization_code") == 2
+
+
+def test_rerunning_the_login_magic_with_a_loopback_uri_keeps_the_session(
+    kernel: Kernel, sandbox: Sandbox
+) -> None:
+    sandbox.add_redirect_uri(LOOPBACK)
+    k = kernel(LOOPBACK)
+    code, _ = _get(sandbox.approve(button(k)["url"]))
+    assert code == 200
+    k.run("import time; time.sleep(0.3)", timeout=20)
+    k.run(f"%zapier_login --redirect-uri {LOOPBACK}", timeout=20)
+    assert "Logged in as <b>ada@example.com</b>" in status(k)
+    assert "ada@example.com" in k.run("%zapier_check").data("text/plain")

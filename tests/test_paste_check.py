@@ -152,3 +152,10 @@ def test_two_different_states_are_refused() -> None:
 def test_input_that_is_not_an_answer_is_a_login_error(pasted: object, message: str) -> None:
     with pytest.raises(LoginError, match=message):
         parse_pasted_answer(pasted)
+
+
+@pytest.mark.parametrize("state", ["ab-HtTp-cd", "http", "xxhttpsyy"])
+def test_a_state_that_happens_to_spell_http_is_accepted(state: str) -> None:
+    """`secrets.token_urlsafe` can spell it; only a real address glued on is refused."""
+    pasted = f"https://x.test/cb?code=abcdef&state={state}"
+    assert code_from_answer(parse_pasted_answer(pasted), state) == "abcdef"

@@ -215,3 +215,13 @@ def _spawn(sandbox: Sandbox, flow: str) -> pexpect.spawn:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
     env.update(ZAPIER_BASE_URL=sandbox.base_url, ZAPIER_API_KEY=sandbox.api_key)
     return pexpect.spawn(sys.executable, [str(SCRIPT), flow], env=env, encoding="utf-8", timeout=60)
+
+
+def test_a_server_echoing_the_key_puts_it_in_no_row(key_session: Session, sandbox: Sandbox) -> None:
+    echo = json.dumps({"error": f"The key {sandbox.api_key} may not do this."})
+    sandbox.fail_next("execute", status=400, body=echo, times=-1)
+    result = key_session.run_many("lookup row", ["Find ada@example.com", "Find grace"])
+    assert [row.status for row in result] == ["error", "error"]
+    assert all("may not do this" in (row.error or "") for row in result)
+    shown = [result._repr_html_(), repr(result), *(repr(row) for row in result)]
+    assert not any(sandbox.api_key in text for text in shown)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -277,3 +278,21 @@ def test_a_sign_up_link_that_is_not_https_is_not_shown(
     with pytest.raises(ConfigurationError, match="not an https address") as info:
         oauth_session.login_link(first_name="Grace", last_name="Hopper", email="g@example.org")
     assert link not in str(info.value)
+
+
+def test_two_answers_at_once_spend_the_code_once(oauth_session: Session, sandbox: Sandbox) -> None:
+    """A paste while the page relays the same answer: the second is refused before any
+    request, since spending the code twice may revoke what the first one got."""
+    redirected = sandbox.approve(oauth_session.begin_login())
+    sandbox.fail_next("token", status=0, delay=0.5)  # the first exchange takes a while
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(oauth_session.complete_login, redirected)
+        deadline = time.monotonic() + 5
+        while sandbox.count("token") == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = pool.submit(oauth_session.complete_login, redirected)
+        with pytest.raises(LoginError, match="being completed already"):
+            second.result()
+        first.result()
+    assert sandbox.count("token:authorization_code") == 1
+    assert oauth_session.check().email == "ada@example.com"

@@ -6,7 +6,7 @@ Field names are the API's own. Answers tolerate and keep fields the API may add.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,7 @@ __all__ = [
 ActionType = Literal["read", "write", "search", "read_bulk"]
 ConstraintMode = Literal["locked", "guess", "choose_from", "ignored"]
 ParamValue = str | list[str] | dict[str, str] | None
-CONSTRAINT_MODES: tuple[str, ...] = ("locked", "guess", "choose_from", "ignored")
+CONSTRAINT_MODES: tuple[str, ...] = get_args(ConstraintMode)
 
 
 class _Wire(BaseModel):

@@ -9,6 +9,7 @@ the session (and its credentials) stays in the kernel.
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ._session import Session
 
 __all__ = ["ActionRunner"]
+
+logger = logging.getLogger("zapier_nb")
 
 
 class ActionRunner(widgets.VBox):  # type: ignore[misc]
@@ -71,7 +74,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         """Fetch the session's actions again and list them in the picker."""
         try:
             actions = self.session.list_actions()
-            chosen = self.session.find_action(select).id if select else None
+            chosen = actions.find(select).id if select else None
         except ZapierError as exc:
             self._say(exc.message, error=True)
             return
@@ -119,6 +122,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         except ZapierError as exc:
             self._say(exc.message, error=True)
         except Exception as exc:  # a worker thread must always give the buttons back
+            logger.exception("the AI Actions runner failed")
             self._say(f"Unexpected {type(exc).__name__}; see the kernel log.", error=True)
         else:
             self.result = result

@@ -2,16 +2,17 @@
 
 Each operation is a `_Call` (what to send) and a reader (what the answer means), shared by
 the sync and async twins. Nothing here retries: the session's transport retries GETs, and
-its bearer auth retries once after a 401 (which proves the action did not run). Execute,
-create, update, delete and rate are never sent twice.
+anything else only when the server said it did not act (a 429 or 503 with a short
+`Retry-After`); its bearer auth retries once after a 401 (which proves the action did not
+run). Execute, create, update, delete and rate are never sent twice once they may have
+acted. Errors are scrubbed of the session's secrets here, on every path.
 """
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -30,7 +31,7 @@ from ._errors import (
     ResponseValidationError,
     error_for_status,
 )
-from ._http import httpx, json_or_none, read_json, translate_transport_errors
+from ._http import httpx, json_or_none, read_json, retry_after_seconds, translate_transport_errors
 from ._models import parse_response
 from ._results import ActionList, ActionResult, find_action
 
@@ -57,7 +58,6 @@ __all__ = [
     "lookup_action",
     "rate_execution",
     "resolve_action",
-    "retry_after_seconds",
     "run_action",
     "update_action",
 ]
@@ -74,6 +74,8 @@ class Host(Protocol):
 
     @property
     def async_client(self) -> httpx.AsyncClient: ...
+
+    def _scrubbing(self) -> AbstractContextManager[None]: ...
 
 
 ACTIONS_PATH = "/api/v2/ai-actions/"
@@ -117,29 +119,18 @@ async def _asend(session: Host, call: _Call) -> httpx.Response:
 
 
 def _do(session: Host, call: _Call, read: Callable[[Any], T]) -> T:
-    return read(_answer(call, _send(session, call)))
+    # Scrubbed here, where every caller passes (run_many's workers included): a server
+    # that echoes a key or token must not put it in an error or a result row.
+    with session._scrubbing():
+        return read(_answer(call, _send(session, call)))
 
 
 async def _ado(session: Host, call: _Call, read: Callable[[Any], T]) -> T:
-    return read(_answer(call, await _asend(session, call)))
+    with session._scrubbing():
+        return read(_answer(call, await _asend(session, call)))
 
 
 # -- answers ----------------------------------------------------------------------------------
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header as seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 _HINTS = {

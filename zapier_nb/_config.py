@@ -32,6 +32,7 @@ DEFAULT_BASE_URL = "https://actions.zapier.com"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_LEEWAY = 60.0
+DEFAULT_CONCURRENCY = 8  # AI Actions run at once by run_many
 
 ENV_VARS = {
     "api_key": ("ZAPIER_API_KEY", "ZAPIER_NLA_API_KEY"),

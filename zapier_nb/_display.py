@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._models import CheckAuthResponse, TokenInfo
-
 if TYPE_CHECKING:
+    from ._models import CheckAuthResponse, TokenInfo
     from ._session import Session
 
 __all__ = [

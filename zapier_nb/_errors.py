@@ -94,7 +94,12 @@ class TokenCacheError(ConfigurationError):
 
 
 class LoginRequiredError(ZapierError):
-    """A call needs credentials and the session has none yet."""
+    """A call needs credentials and the session has none: never had (`ended` False), or its
+    login was ended (elsewhere, by a logout or a server that forgot it)."""
+
+    def __init__(self, message: str, *, ended: bool = False) -> None:
+        super().__init__(message)
+        self.ended = ended
 
 
 class LoginError(ZapierError):

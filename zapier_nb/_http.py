@@ -12,6 +12,7 @@ refresh token, and an action it did run must not run twice.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import random
 import time
@@ -31,6 +32,7 @@ __all__ = [
     "new_async_client",
     "new_client",
     "read_json",
+    "retry_after_seconds",
     "translate_transport_errors",
 ]
 
@@ -44,25 +46,32 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """The server's Retry-After in seconds, when given as a number."""
-    value = response.headers.get("retry-after")
-    if value is None:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header as seconds: a number, or an HTTP date."""
+    if not value:
         return None
     try:
-        seconds = float(value)
+        return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
-    return seconds if seconds >= 0 else None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return retry_after_seconds(response.headers.get("retry-after"))
 
 
 def _may_resend_after(request: httpx.Request, response: httpx.Response) -> bool:
+    seconds = _retry_after(response)
+    if seconds is not None and seconds > _RETRY_AFTER_CAP:
+        return False  # a long wait is the caller's to choose (RateLimitError.retry_after)
     if request.method in _IDEMPOTENT:
         return response.status_code >= 500 or response.status_code == 429
-    if response.status_code not in (429, 503):
-        return False
-    seconds = _retry_after(response)
-    return seconds is not None and seconds <= _RETRY_AFTER_CAP
+    return response.status_code in (429, 503) and seconds is not None
 
 
 def _may_resend_on_error(request: httpx.Request, exc: Exception) -> bool:

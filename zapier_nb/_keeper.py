@@ -93,7 +93,7 @@ class TokenKeeper:
                 path=TOKEN_PATH,
             )
         if ended is not None:
-            raise LoginRequiredError(ended.message)
+            raise LoginRequiredError(ended.message, ended=True)
         raise LoginRequiredError(
             "This session is not logged in. Log in with session.login() or %zapier_login."
         )
@@ -154,7 +154,8 @@ class TokenKeeper:
             ended = LoginRequiredError(
                 f"This login was ended elsewhere: its cached token ({store.path}) is gone "
                 "(a logout in another kernel, a refresh the server refused there, or the file "
-                "was deleted). Log in again (session.login() or %zapier_login)."
+                "was deleted). Log in again (session.login() or %zapier_login).",
+                ended=True,
             )
             self._synced = None
             self.set(None, ended=ended)

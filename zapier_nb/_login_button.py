@@ -278,9 +278,9 @@ class LoginButton(anywidget.AnyWidget):
 
     def _listener_done(self, outcome: TokenInfo | ZapierError) -> None:
         if isinstance(outcome, ZapierError):
-            self._say(f"&#9888; {html.escape(outcome.message)}", True)
             if self.session.auth_method is None:
-                self.prepare()  # a fresh login, so the button works again
+                self.prepare()  # a fresh login (on this thread), so the button works again
+            self._say(f"&#9888; {html.escape(outcome.message)}", True)
             return
         self._logged_in()
 

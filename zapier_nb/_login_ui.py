@@ -5,21 +5,13 @@ from __future__ import annotations
 import getpass
 from typing import TYPE_CHECKING
 
+from ._kernel import in_notebook
 from ._terminal import prompt_login
 
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["in_notebook", "login"]
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel that can show widgets."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return getattr(get_ipython(), "kernel", None) is not None
+__all__ = ["login"]
 
 
 def login(session: Session, *, wait: bool = False) -> None:

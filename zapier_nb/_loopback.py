@@ -13,7 +13,6 @@ import logging
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -236,23 +235,24 @@ def _page(title: str, message: str) -> str:
 # -- one listener per session ----------------------------------------------------------
 
 _listeners: dict[int, LoopbackListener] = {}
-_registered: weakref.WeakKeyDictionary[Session, str] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def registered_redirect(session: Session) -> str | None:
-    """The redirect URI as configured (a port-less loopback URI stays port-less here), while
+    """The redirect URI as configured (a port-less loopback URI stays port-less), while
     `session.redirect_uri` holds the port of the listener in use."""
-    with _lock:
-        return _registered.get(session, session.redirect_uri)
+    return session.registered_redirect_uri or session.redirect_uri
 
 
 def listener_for(
     session: Session, registered_uri: str, on_done: Callable[[Outcome], None] | None = None
 ) -> LoopbackListener:
-    """The session's running listener for its login in progress, or a new one (begun)."""
+    """The session's running listener for its login in progress, or a new one (begun).
+
+    The module's lock guards the table only: starting a listener begins a login, whose
+    subscribers may come back here.
+    """
     with _lock:
-        _registered.setdefault(session, registered_uri)
         current = _listeners.get(id(session))
         if (
             current is not None
@@ -264,16 +264,21 @@ def listener_for(
             if on_done is not None:
                 current.on_done = on_done
             return current
-        if current is not None:
-            current.close()
-        listener = LoopbackListener(session, registered_uri, on_done=on_done)
-        try:
-            listener.start()
-        except BaseException:
-            listener.close()
-            raise
+        _listeners.pop(id(session), None)
+    if current is not None:
+        current.close()
+    listener = LoopbackListener(session, registered_uri, on_done=on_done)
+    try:
+        listener.start()
+    except BaseException:
+        listener.close()
+        raise
+    with _lock:
+        replaced = _listeners.get(id(session))
         _listeners[id(session)] = listener
-        return listener
+    if replaced is not None and replaced is not listener:
+        replaced.close()
+    return listener
 
 
 def close_listener(session: Session) -> None:

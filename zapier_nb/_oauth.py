@@ -169,7 +169,7 @@ def _answer_from_fields(fields: dict[str, list[str]]) -> PastedAnswer | LoginErr
             "the address of the page you landed on once, alone."
         )
     state = values["state"][0] if values["state"] else None
-    if state is not None and ("://" in state or "http" in state.lower()):
+    if state is not None and ("://" in state or "%3a%2f%2f" in state.lower()):
         return LoginError(
             "Another address is glued to the end of the pasted one. Clear the field and paste "
             "the address once, alone."

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any, Protocol
 
+from ._kernel import in_notebook
+
 __all__ = ["Progress", "progress_bar"]
 
 _MIN_INTERVAL = 0.1
@@ -103,19 +105,11 @@ class _TqdmBar:
         sys.stderr.write(summary + "\n")
 
 
-def _in_notebook() -> bool:
-    ipython_module = sys.modules.get("IPython")
-    if ipython_module is None:
-        return False
-    shell = ipython_module.get_ipython()
-    return getattr(shell, "kernel", None) is not None
-
-
 def progress_bar(total: int, *, show: bool | None, description: str) -> Progress:
     """A notebook bar, a terminal line, or nothing (`show=False`; `None`: when stderr is a tty)."""
     if show is False or total == 0:
         return _Silent()
-    if _in_notebook():
+    if in_notebook():
         return _WidgetBar(total, description)
     if show is None and not sys.stderr.isatty():
         return _Silent()

@@ -129,10 +129,6 @@ class Capture:
     line: str
     browser_base: str | None = None  # the sandbox's pages as this browser reaches them
 
-    @property
-    def automatic(self) -> bool:
-        return self.mode != "paste"
-
     def browser_url(self, consent_url: str, sandbox_base: str) -> str:
         """The consent URL as the browser must open it."""
         if self.browser_base is None or not consent_url.startswith(sandbox_base):

@@ -2,9 +2,10 @@
 
 Rules:
 
-* At most `concurrency` requests are in flight. Each input is sent once; the only resend is
-  after HTTP 429, which means the action did not run: every worker then waits out the
-  server's `Retry-After` before sending again.
+* At most `concurrency` requests are in flight. An input is sent again only when the
+  server said it did not run it: the transport waits out a `Retry-After` of a few seconds
+  on a 429 or 503 by itself; a longer or unstated wait on a 429 is taken here, by every
+  worker together, before sending again.
 * A failed input does not stop the others; its row says why. Credentials that stop
   working (401 after the refresh, 403, a login that ended) stop the run instead.
 * An interrupt (Ctrl+C, the notebook's stop button, cancelling the task) stops new
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _actions
 from ._action_models import AiAction, ParamConstraint, constraints_from
+from ._config import DEFAULT_CONCURRENCY
 from ._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CONCURRENCY", "arun_many", "run_many"]
 
-DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 100  # the session's connection pool
 DEFAULT_RATE_LIMIT_WAIT = 1.0
 MAX_RATE_LIMIT_WAIT = 60.0

@@ -43,7 +43,7 @@ from ._session_actions import ActionMethods
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._models import CheckAuthResponse, TokenInfo
+    from ._models import CheckAuthResponse, SecretStr, Token, TokenInfo
     from ._store import TokenStore
 
 __all__ = ["AuthMethod", "Session"]
@@ -93,6 +93,8 @@ class Session(ActionMethods):
         self._lock = threading.RLock()
         self._listeners = Listeners()
         self._pending: PendingLogin | None = None
+        self._exchanging: PendingLogin | None = None  # the login whose code is being exchanged
+        self._registered_redirect_uri = redirect_uri
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
         cache = token_cache_choice(token_cache, base_url=self.base_url, directory=token_cache_dir)
@@ -148,6 +150,12 @@ class Session(ActionMethods):
         return self._settings.redirect_uri
 
     @property
+    def registered_redirect_uri(self) -> str | None:
+        """The redirect URI as configured, which `use_redirect_uri` does not change (a
+        port-less loopback URI stays port-less here while `redirect_uri` has a port)."""
+        return self._registered_redirect_uri
+
+    @property
     def auth_method(self) -> AuthMethod | None:
         """`"api_key"`, `"oauth"`, or None before any credentials."""
         if isinstance(self._auth, ApiKeyAuth):
@@ -199,11 +207,17 @@ class Session(ActionMethods):
 
     def use_api_key(self, api_key: str) -> None:
         """Authenticate every later call with this API key."""
-        api_key = api_key.strip()
-        if not api_key:
-            raise ConfigurationError("The API key is empty. Paste the key from your credentials.")
+        auth = _key_auth(api_key)
         with self._lock:
-            self._set_auth(ApiKeyAuth(Secret(api_key)))
+            self._set_auth(auth)
+
+    def check_api_key(self, api_key: str) -> CheckAuthResponse:
+        """`check()` with this API key, without using it or touching the session's login."""
+        auth = _key_auth(api_key)
+        with scrubbed_errors(lambda: [*self._secrets(), auth.secret()]):
+            with translate_transport_errors("GET", CHECK_PATH, self.base_url):
+                response = self.client.get(self._check_url, auth=auth)
+            return check_result(response, "api_key")
 
     def use_redirect_uri(self, redirect_uri: str) -> None:
         """Send later logins to this redirect URI (a loopback listener's concrete port).
@@ -244,8 +258,13 @@ class Session(ActionMethods):
         This is what a page or listener that receives the redirect calls; the state must
         be the one this login sent.
         """
-        code, state, error, description = (query.get(name) or None for name in _CALLBACK_FIELDS)
-        return self._complete(PastedAnswer(code, state, error, description))
+        try:
+            code, state, error, description = (query.get(name) or None for name in _CALLBACK_FIELDS)
+            answer = PastedAnswer(code, state, error, description)
+            del code
+        finally:
+            del query  # a traceback that shows local variables must not show the code
+        return self._complete(answer)
 
     def refresh(self) -> TokenInfo:
         """Refresh the OAuth access token now."""
@@ -392,19 +411,35 @@ class Session(ActionMethods):
                 "then paste what you get back."
             )
         code = pending.code_from(answer)
-        timeout = httpx.Timeout(self._settings.timeout).as_dict()
-        with scrubbed_errors(lambda: [*self._secrets(), code.get_secret_value()]):
-            request = code_exchange_request(self._token_url, pending, code, timeout)
-            token = read_token_answer(
-                self._send_unauthenticated(request),
-                grant_type="authorization_code",
-                received_at=time.time(),
-            )
+        with self._lock:
+            # One exchange per login at a time: a second answer (a paste while the page
+            # relays, say) would spend the code twice, and the server may then revoke both.
+            if self._pending is not pending or self._exchanging is pending:
+                raise LoginError(
+                    "This login is being completed already, or a new one was begun. Wait for "
+                    "it; if it fails, approve again and bring back the new answer."
+                )
+            self._exchanging = pending
+        try:
+            token = self._exchange(pending, code)
+        finally:
+            with self._lock:
+                self._exchanging = None
         with self._lock, self._keeper.lock:
             self._pending = None
             self._keeper.replace(token)
             self._set_auth(self._bearer)
         return token_info(token)
+
+    def _exchange(self, pending: PendingLogin, code: SecretStr) -> Token:
+        timeout = httpx.Timeout(self._settings.timeout).as_dict()
+        with scrubbed_errors(lambda: [*self._secrets(), code.get_secret_value()]):
+            request = code_exchange_request(self._token_url, pending, code, timeout)
+            return read_token_answer(
+                self._send_unauthenticated(request),
+                grant_type="authorization_code",
+                received_at=time.time(),
+            )
 
     def _set_auth(self, auth: httpx.Auth) -> None:
         self._auth = auth
@@ -433,3 +468,10 @@ class Session(ActionMethods):
 
 _SETTINGS_FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
 _CALLBACK_FIELDS = ("code", "state", "error", "error_description")
+
+
+def _key_auth(api_key: str) -> ApiKeyAuth:
+    api_key = api_key.strip()
+    if not api_key:
+        raise ConfigurationError("The API key is empty. Paste the key from your credentials.")
+    return ApiKeyAuth(Secret(api_key))

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from ._config import DEFAULT_CONCURRENCY
+
 if TYPE_CHECKING:
     from ._action_models import ActionType, AiAction, AiActionMeta
     from ._http import httpx
@@ -245,7 +247,7 @@ class ActionMethods:
         action: str | AiAction,
         instructions_or_rows: Any,
         *,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         preview: bool = False,
         params: Mapping[str, Any] | None = None,
         progress: bool | None = None,
@@ -272,7 +274,7 @@ class ActionMethods:
         action: str | AiAction,
         instructions_or_rows: Any,
         *,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         preview: bool = False,
         params: Mapping[str, Any] | None = None,
         progress: bool | None = None,

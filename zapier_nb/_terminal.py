@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from ._errors import LoginError, ZapierError
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
 from ._loopback import registered_redirect as _registered_redirect
-from ._models import CheckAuthResponse
 
 if TYPE_CHECKING:
+    from ._models import CheckAuthResponse
     from ._session import Session
 
 __all__ = ["prompt_login"]

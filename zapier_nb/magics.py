@@ -40,7 +40,7 @@ def _as_usage_errors() -> Iterator[None]:
     try:
         yield
     except LoginRequiredError as exc:
-        message = exc.message if "expired" in exc.message.lower() else _NOT_LOGGED_IN
+        message = exc.message if exc.ended else _NOT_LOGGED_IN
         raise UsageError(message) from None
     except ZapierError as exc:
         raise UsageError(exc.message) from None
@@ -87,7 +87,13 @@ class ZapierMagics(Magics, Configurable):
                 "redirect_uri": options.get("redirect_uri") or self.redirect_uri,
             }
             current = get_session()
-            if all(v is None or getattr(current, k) == v for k, v in wanted.items()):
+            have = {
+                "base_url": current.base_url,
+                "client_id": current.client_id,
+                # As configured: a loopback listener gives the one in use a port of its own.
+                "redirect_uri": current.registered_redirect_uri or current.redirect_uri,
+            }
+            if all(v is None or have[k] == v for k, v in wanted.items()):
                 return current
             settings = Settings.from_env(None, timeout=self.timeout, **wanted)
             if wanted["client_id"]:

@@ -6,7 +6,9 @@ login ended by the server, a token another kernel refreshed), the status line an
 the controls are redrawn from the session's state. The callback only reads that
 state; a new login that has to be begun after a logout is begun on the kernel's main
 thread once the running cell, or the widget message being handled, has finished
-(IPython's `post_execute` event, which the kernel fires after both).
+(IPython's `post_execute` event, which the kernel fires after both). A loopback listener
+whose answer failed (a denial, say) begins the next login on its own thread, so that the
+button works again at once.
 
 The consent button (`LoginButton`) brings the answer back by itself where the page or
 the kernel can receive it, and the paste field stays for everywhere else.
@@ -34,7 +36,6 @@ from urllib.parse import urlsplit
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from ._action_runner import ActionRunner
 from ._config import is_loopback
 from ._display import LINK_STYLE, format_time, html_with_links
 from ._errors import ZapierError
@@ -42,6 +43,7 @@ from ._login_button import LoginButton
 from ._secret_field import SecretField
 
 if TYPE_CHECKING:
+    from ._action_runner import ActionRunner
     from ._session import Session
 
 __all__ = ["ActionRunner", "LoginWidget", "SecretField"]
@@ -297,26 +299,25 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         if not key.strip():
             self.key_field.warn("The field was empty. Paste your API key, then press Enter.")
             return
-        self._check_key(lambda: self.session.use_api_key(key))
+        self._check_key(key)
 
     def _use_sandbox_key(self) -> None:
         sandbox = self._sandbox_here()
         if sandbox is None:
             self.key_field.warn("The sandbox is not running in this kernel any more.")
             return
-        self._check_key(lambda: self.session.use_api_key(sandbox.api_key))
+        self._check_key(sandbox.api_key)
 
-    def _check_key(self, use_key: Callable[[], None]) -> None:
+    def _check_key(self, key: str) -> None:
+        """Check the key first, and use it only if the server accepts it: a refused key
+        leaves the session (and a login other kernels share) as it was."""
         field = self.key_field
         field.say("Checking the key…")
         with self._acting():
             try:
-                use_key()
-                result = self.session.check()
+                result = self.session.check_api_key(key)
+                self.session.use_api_key(key)
             except ZapierError as exc:
-                self._key_owner = None
-                if self.session.auth_method == "api_key":
-                    self.session.logout()
                 field.warn(exc.message)
                 return
             self._key_owner = result.email
@@ -420,3 +421,12 @@ def _begin_awaited_logins() -> None:
     _awaiting_login.clear()
     for widget in waiting:
         widget._begin_login_now()
+
+
+def __getattr__(name: str) -> Any:
+    # The AI Actions runner (and the models it needs) loads only when it is asked for.
+    if name == "ActionRunner":
+        from ._action_runner import ActionRunner
+
+        return ActionRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ from cache_helpers import TOKEN_FIELDS, cached_fields, kernel
 from helpers import access_token, audit, log_in
 
 from zapier_nb import (
+    AuthenticationError,
     ConfigurationError,
     LoginRequiredError,
     Session,
@@ -366,3 +367,20 @@ def test_reprs_show_no_secret(
     audit(sandbox, caplog, texts=texts)
     assert "token-" in repr(store)
     logging.getLogger("zapier_nb").debug("audited")
+
+
+def test_checking_a_wrong_key_leaves_a_shared_login_alone(
+    sandbox: Sandbox, cache_dir: Path, caught: list[BaseException]
+) -> None:
+    first = kernel(sandbox, cache_dir)
+    log_in(first, sandbox)
+    second = kernel(sandbox, "reauth", token_cache_dir=cache_dir)  # the file, not the login
+    with pytest.raises(AuthenticationError) as info:
+        second.check_api_key("sbx_key_a-typo")
+    caught.append(info.value)
+    assert second.auth_method is None
+    assert first.token_cache_path is not None
+    assert first.token_cache_path.exists()
+    assert first.check().success
+    assert second.check_api_key(sandbox.api_key).email == "ada@example.com"
+    assert second.auth_method is None  # checked, not used

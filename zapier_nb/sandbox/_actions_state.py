@@ -29,8 +29,6 @@ __all__ = [
 
 ActionRunner = Callable[[dict[str, Any], str], Any]
 
-CONFIGURATION_PATH = "/sandbox/actions/"
-
 
 def _base32_id(raw: bytes) -> str:
     return base64.b32encode(raw).decode("ascii").rstrip("=")[:26]
