@@ -184,8 +184,8 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     def _login_hint(self) -> str:
         if self._has_oauth():
             return (
-                "Not logged in. Click <b>Log in with Zapier</b>, approve, then paste what you "
-                "get back into the field below and press Enter."
+                "Not logged in. Click <b>Log in with Zapier</b> and approve; the line under the "
+                "button says whether the answer comes back by itself or goes in the field below."
             )
         return "Not logged in. Paste your API key below and press Enter."
 
