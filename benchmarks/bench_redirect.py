@@ -32,22 +32,18 @@ from report import Row, render_text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from lab_server import open_notebook, run_cell, start_jupyterlab, write_notebook  # noqa: E402
+from lab_server import (  # noqa: E402
+    CHROMIUM,
+    launch_chromium,
+    open_notebook,
+    run_cell,
+    start_jupyterlab,
+    write_notebook,
+)
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from zapier_nb.sandbox import Sandbox  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 LOOPBACK = "http://127.0.0.1/zapier-nb/callback"
 PATHS = {
     "extension": "%zapier_logout\n%zapier_login",
@@ -119,9 +115,7 @@ def measure(runs: int, frontend: str, log: bool = True) -> list[Row]:
         server = start_jupyterlab(base / "root", base / "state", env, frontend)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-                )
+                browser = launch_chromium(playwright)
                 context = browser.new_context(viewport={"width": 1200, "height": 900})
                 context.set_default_timeout(30_000)
                 page = context.new_page()
@@ -168,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frontend", choices=("lab", "notebook"), default="lab")
     parser.add_argument("--quiet", action="store_true", help="no line per run on stderr")
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         print(f"no Chromium at {CHROMIUM}: install Debian's chromium", file=sys.stderr)
         return 1
     rows = measure(args.runs, args.frontend, log=not args.quiet)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lab_server import (
+    NEEDS_CHROMIUM,
     JupyterLab,
     open_notebook,
     read_notebook,
@@ -29,29 +30,16 @@ from lab_server import (
     write_notebook,
 )
 from playwright.sync_api import (
-    Browser,
     BrowserContext,
     FloatRect,
     Locator,
     Page,
     expect,
-    sync_playwright,
 )
 
 from zapier_nb.sandbox import Sandbox
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 # The README's pictures are refreshed with ZAPIER_NB_SCREENSHOTS=docs/screenshots; by default
 # they go to a scratch folder, so a test run leaves the work tree as it was.
 SCREENSHOTS = Path(
@@ -70,10 +58,7 @@ _QUIET_SELECTION = """
 }
 """
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` to run the browser tests",
-)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -101,24 +86,6 @@ def lab(
     server = start_jupyterlab(base / "root", base / "state", env, request.param)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
 
 
 def _cell(page: Page, index: int) -> Locator:

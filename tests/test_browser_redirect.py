@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lab_server import (
+    NEEDS_CHROMIUM,
     JupyterLab,
     open_notebook,
     run_cell,
@@ -35,29 +36,15 @@ from lab_server import (
     start_jupyterlab,
     write_notebook,
 )
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from zapier_nb.sandbox import Sandbox
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 LOOPBACK = "http://127.0.0.1/zapier-nb/callback"
 LOGIN, CHECK = 1, 2
 TIMEOUT_MS = 20_000
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` to run the browser tests",
-)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -81,24 +68,6 @@ def lab(
     server = start_jupyterlab(base / "root", base / "state", env, request.param)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
 
 
 def _cell(page: Page, index: int) -> Locator:

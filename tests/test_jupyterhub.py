@@ -15,38 +15,23 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 from hub_server import Hub, free_port, start_hub, stop_hub
-from lab_server import _KERNEL_READY, secrets_in_files, write_notebook
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from lab_server import _KERNEL_READY, NEEDS_CHROMIUM, secrets_in_files, write_notebook
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from zapier_nb.sandbox import Sandbox, SandboxUser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 ALICE, BOB = "zapnb-alice", "zapnb-bob"
 EMAILS = {ALICE: "alice@example.org", BOB: "bob@example.org"}
 SANDBOX_IDS = {ALICE: 2001, BOB: 2002}
 NOTEBOOK = "login.ipynb"
 TIMEOUT_MS = 60_000
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` to run the browser tests",
-)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +56,6 @@ def hub(hub_sandbox: Sandbox) -> Iterator[Hub]:
     server = start_hub([ALICE, BOB], environment, port)
     yield server
     stop_hub(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _context(browser: Browser, hub_sandbox: Sandbox, user: str | None) -> BrowserContext:
