@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._errors import ConfigurationError
+from ._schema import ServerAnswer
 
 __all__ = [
     "ActionType",
@@ -32,19 +33,13 @@ ParamValue = str | list[str] | dict[str, str] | None
 CONSTRAINT_MODES: tuple[str, ...] = get_args(ConstraintMode)
 
 
-class _Wire(BaseModel):
-    """A server answer: unknown fields are tolerated and kept."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-class ParamsValue(_Wire):
+class ParamsValue(ServerAnswer):
     """The human label of a value stored in an action's `params`."""
 
     label: str
 
 
-class AiActionMeta(_Wire):
+class AiActionMeta(ServerAnswer):
     """Labels for showing a stored action."""
 
     params: dict[str, ParamsValue] = Field(default_factory=dict)
@@ -54,7 +49,7 @@ class AiActionMeta(_Wire):
     app_needs_auth: bool | None = None
 
 
-class AiActionNeed(_Wire):
+class AiActionNeed(ServerAnswer):
     """An input field of a stored action."""
 
     key: str
@@ -70,7 +65,7 @@ class AiActionNeed(_Wire):
     placeholder: str | None = None
 
 
-class AiAction(_Wire):
+class AiAction(ServerAnswer):
     """`AiActionResponse`: one stored AI Action."""
 
     id: str
@@ -151,7 +146,7 @@ class CreateAiActionRequest(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class ExecuteResponse(_Wire):
+class ExecuteResponse(ServerAnswer):
     """The answer of execute, preview and rate."""
 
     execution_log_id: str

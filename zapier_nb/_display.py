@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._tables import pairs_html, pairs_text
+
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse, TokenInfo
     from ._session import Session
@@ -27,12 +29,6 @@ __all__ = [
     "status_table",
 ]
 
-_STYLE = (
-    "border-collapse:collapse;margin:4px 0;font-family:var(--jp-ui-font-family,sans-serif);"
-    "font-size:13px"
-)
-_CELL = "padding:3px 10px;border-bottom:1px solid #ddd;text-align:left"
-
 
 class ResultTable:
     """A titled two-column table; `rows` keep the values for code that reads them."""
@@ -49,22 +45,10 @@ class ResultTable:
         raise KeyError(label)
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            f'<tr><th style="{_CELL}">{html.escape(name)}</th>'
-            f'<td style="{_CELL}">{html.escape(value)}</td></tr>'
-            for name, value in self.rows
-        )
-        return (
-            f'<table class="zapier-nb-table" style="{_STYLE}">'
-            f'<caption style="text-align:left;font-weight:bold">{html.escape(self.title)}</caption>'
-            f"<tbody>{body}</tbody></table>"
-        )
+        return pairs_html(self.title, self.rows)
 
     def __repr__(self) -> str:
-        width = max((len(name) for name, _ in self.rows), default=0)
-        lines = [self.title, "-" * max(len(self.title), 1)]
-        lines += [f"{name.ljust(width)}  {value}" for name, value in self.rows]
-        return "\n".join(lines)
+        return pairs_text(self.title, self.rows)
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

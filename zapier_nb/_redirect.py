@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ._config import is_loopback
 from ._loopback import CALLBACK_PATH, is_loopback_redirect
+from ._tables import pairs_html, pairs_text
 
 __all__ = [
     "LOOPBACK_URI",
@@ -227,29 +228,13 @@ class RedirectAdvice:
         ]
 
     def __repr__(self) -> str:
-        width = max(len(name) for name, _ in self.rows())
-        lines = ["Zapier AI Actions: redirect URI to register", "-" * 43]
-        lines += [f"{name.ljust(width)}  {value}" for name, value in self.rows()]
-        return "\n".join(lines)
+        return pairs_text(_ADVICE_TITLE, self.rows())
 
     def _repr_html_(self) -> str:
-        cell = "padding:3px 10px;border-bottom:1px solid #ddd;text-align:left"
-        body = "".join(
-            f'<tr><th style="{cell}">{html.escape(name)}</th>'
-            f'<td style="{cell}"><code>{html.escape(value)}</code></td></tr>'
-            if name == "Register"
-            else f'<tr><th style="{cell}">{html.escape(name)}</th>'
-            f'<td style="{cell}">{html.escape(value)}</td></tr>'
-            for name, value in self.rows()
-        )
-        return (
-            '<table class="zapier-nb-table zapier-nb-redirect-uri" '
-            'style="border-collapse:collapse">'
-            '<caption style="text-align:left;font-weight:bold">Zapier AI Actions: redirect URI '
-            f"to register</caption><tbody>{body}</tbody></table>"
-        )
+        return pairs_html(_ADVICE_TITLE, self.rows(), code=("Register",))
 
 
+_ADVICE_TITLE = "Zapier AI Actions: redirect URI to register"
 _PASTE_FALLBACK = "Paste the address you land on into the login widget (or at the prompt)."
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "LoginLinkResponse",
     "OAuthErrorResponse",
     "RefreshTokenRequest",
+    "ServerAnswer",
     "Token",
     "TokenInfo",
     "TokenResponse",
@@ -30,13 +31,13 @@ __all__ = [
 ]
 
 
-class _Wire(BaseModel):
+class ServerAnswer(BaseModel):
     """A server answer: unknown fields are tolerated and kept."""
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
 
-class CheckAuthResponse(_Wire):
+class CheckAuthResponse(ServerAnswer):
     """`GET /api/v2/auth/check/`: who the credentials belong to."""
 
     success: bool
@@ -46,20 +47,20 @@ class CheckAuthResponse(_Wire):
     is_staff: bool | None = None
 
 
-class LoginLinkResponse(_Wire):
+class LoginLinkResponse(ServerAnswer):
     """`GET /api/v2/auth/login-link/`: a sign-up link that ends at the consent screen."""
 
     login_link: str
 
 
-class OAuthErrorResponse(_Wire):
+class OAuthErrorResponse(ServerAnswer):
     """The token endpoint's error body (RFC 6749 section 5.2)."""
 
     error: str
     error_description: str | None = None
 
 
-class TokenResponse(_Wire):
+class TokenResponse(ServerAnswer):
     """`POST /oauth/token/`: the seed's `OAuthAccessToken`.
 
     A refresh answer may omit `refresh_token` and `id_token`; the session then keeps

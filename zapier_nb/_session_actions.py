@@ -8,12 +8,13 @@ request) its `app/action` key or words of its description.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ._config import DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from ._action_models import ActionType, AiAction, AiActionMeta
     from ._http import httpx
     from ._results import ActionList, ActionResult, RunManyResult
@@ -22,7 +23,8 @@ __all__ = ["ActionMethods"]
 
 
 class ActionMethods:
-    """Mixed into `Session`, which gives the clients and the scrubbing of escaping errors."""
+    """Mixed into `Session`, which gives the clients; `_actions` scrubs every error it
+    builds of the session's secrets."""
 
     if TYPE_CHECKING:
 
@@ -41,43 +43,37 @@ class ActionMethods:
         """`GET /api/v2/ai-actions/`: the stored actions (a list) and `configuration_link`."""
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.list_actions(self)
+        return _actions.list_actions(self)
 
     async def alist_actions(self) -> ActionList:
         """The asynchronous `list_actions()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.alist_actions(self)
+        return await _actions.alist_actions(self)
 
     def find_action(self, query: str) -> AiAction:
         """The one stored action whose id, `app/action` key or description matches `query`."""
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.lookup_action(self, query)
+        return _actions.lookup_action(self, query)
 
     async def afind_action(self, query: str) -> AiAction:
         """The asynchronous `find_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.alookup_action(self, query)
+        return await _actions.alookup_action(self, query)
 
     def get_action(self, action_id: str) -> AiAction:
         """`GET /api/v2/ai-actions/{id}/`."""
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.get_action(self, action_id)
+        return _actions.get_action(self, action_id)
 
     async def aget_action(self, action_id: str) -> AiAction:
         """The asynchronous `get_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.aget_action(self, action_id)
+        return await _actions.aget_action(self, action_id)
 
     def create_action(
         self,
@@ -98,11 +94,10 @@ class ActionMethods:
         """
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.create_action(
-                self, app=app, action=action, action_type=action_type, params=params,
-                meta=meta, account_id=account_id, authentication_id=authentication_id,
-            )  # fmt: skip
+        return _actions.create_action(
+            self, app=app, action=action, action_type=action_type, params=params,
+            meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
 
     async def acreate_action(
         self,
@@ -118,11 +113,10 @@ class ActionMethods:
         """The asynchronous `create_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.acreate_action(
-                self, app=app, action=action, action_type=action_type, params=params,
-                meta=meta, account_id=account_id, authentication_id=authentication_id,
-            )  # fmt: skip
+        return await _actions.acreate_action(
+            self, app=app, action=action, action_type=action_type, params=params,
+            meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
 
     def update_action(
         self,
@@ -143,12 +137,11 @@ class ActionMethods:
         """
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.update_action(
-                self, action, app=app, action=action_key, action_type=action_type,
-                params=params, meta=meta, account_id=account_id,
-                authentication_id=authentication_id,
-            )  # fmt: skip
+        return _actions.update_action(
+            self, action, app=app, action=action_key, action_type=action_type,
+            params=params, meta=meta, account_id=account_id,
+            authentication_id=authentication_id,
+        )  # fmt: skip
 
     async def aupdate_action(
         self,
@@ -165,26 +158,23 @@ class ActionMethods:
         """The asynchronous `update_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.aupdate_action(
-                self, action, app=app, action=action_key, action_type=action_type,
-                params=params, meta=meta, account_id=account_id,
-                authentication_id=authentication_id,
-            )  # fmt: skip
+        return await _actions.aupdate_action(
+            self, action, app=app, action=action_key, action_type=action_type,
+            params=params, meta=meta, account_id=account_id,
+            authentication_id=authentication_id,
+        )  # fmt: skip
 
     def delete_action(self, action: str | AiAction) -> bool:
         """`DELETE /api/v2/ai-actions/{id}/`: True if deleted, False if no action had the id."""
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.delete_action(self, action)
+        return _actions.delete_action(self, action)
 
     async def adelete_action(self, action: str | AiAction) -> bool:
         """The asynchronous `delete_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.adelete_action(self, action)
+        return await _actions.adelete_action(self, action)
 
     def run_action(
         self,
@@ -203,9 +193,8 @@ class ActionMethods:
         """
         from . import _actions
 
-        with self._scrubbing():
-            target = _actions.resolve_action(self, action)
-            return _actions.run_action(self, _actions.id_of(target), instructions, params, preview)
+        target = _actions.resolve_action(self, action)
+        return _actions.run_action(self, _actions.id_of(target), instructions, params, preview)
 
     async def arun_action(
         self,
@@ -218,11 +207,10 @@ class ActionMethods:
         """The asynchronous `run_action()`."""
         from . import _actions
 
-        with self._scrubbing():
-            target = await _actions.aresolve_action(self, action)
-            return await _actions.arun_action(
-                self, _actions.id_of(target), instructions, params, preview
-            )
+        target = await _actions.aresolve_action(self, action)
+        return await _actions.arun_action(
+            self, _actions.id_of(target), instructions, params, preview
+        )
 
     def rate_execution(
         self, execution_log_id: str, rating: int, feedback: str | None = None
@@ -230,8 +218,7 @@ class ActionMethods:
         """`POST /api/v2/execute/log/{id}/rate/`: rate a run -1, 0 or 1, with optional feedback."""
         from . import _actions
 
-        with self._scrubbing():
-            return _actions.rate_execution(self, execution_log_id, rating, feedback)
+        return _actions.rate_execution(self, execution_log_id, rating, feedback)
 
     async def arate_execution(
         self, execution_log_id: str, rating: int, feedback: str | None = None
@@ -239,8 +226,7 @@ class ActionMethods:
         """The asynchronous `rate_execution()`."""
         from . import _actions
 
-        with self._scrubbing():
-            return await _actions.arate_execution(self, execution_log_id, rating, feedback)
+        return await _actions.arate_execution(self, execution_log_id, rating, feedback)
 
     def run_many(
         self,
@@ -263,11 +249,10 @@ class ActionMethods:
         """
         from . import _run_many
 
-        with self._scrubbing():
-            return _run_many.run_many(
-                self, action, instructions_or_rows, concurrency=concurrency,
-                preview=preview, params=params, progress=progress,
-            )  # fmt: skip
+        return _run_many.run_many(
+            self, action, instructions_or_rows, concurrency=concurrency,
+            preview=preview, params=params, progress=progress,
+        )  # fmt: skip
 
     async def arun_many(
         self,
@@ -282,8 +267,7 @@ class ActionMethods:
         """The asynchronous `run_many()`; cancelling it ends it like an interrupt."""
         from . import _run_many
 
-        with self._scrubbing():
-            return await _run_many.arun_many(
-                self, action, instructions_or_rows, concurrency=concurrency,
-                preview=preview, params=params, progress=progress,
-            )  # fmt: skip
+        return await _run_many.arun_many(
+            self, action, instructions_or_rows, concurrency=concurrency,
+            preview=preview, params=params, progress=progress,
+        )  # fmt: skip

@@ -134,7 +134,8 @@ class TokenStore:
 
     def save(self, token: Token) -> None:
         """Write the entry atomically; raises OSError when the disk refuses."""
-        self._ensure_directory()
+        if self._file_lock is None or not self._file_lock.is_locked:
+            self._ensure_directory()  # under the lock, taking it made and vetted the folder
         data = json.dumps(self._entry(token), indent=1).encode()
         descriptor, temporary = tempfile.mkstemp(
             prefix=".token-", suffix=".tmp", dir=self.directory
