@@ -97,7 +97,7 @@ def test_wrong_host_path_and_state_are_refused_without_a_token_request(
     stale = redirected.replace("state=", "state=stale")
     status, page = get(stale)
     assert status == 400
-    assert "not for the login in progress" in page
+    assert "different login attempt" in page
     status, page = get(f"{base}/zapier-nb/callback?code=x")
     assert status == 400
     assert sandbox.count("token") == 0
@@ -165,7 +165,8 @@ def test_a_registered_port_is_used_and_a_busy_one_says_so(
     sandbox.add_redirect_uri(fixed)
     listener = listener_for(session, fixed)
     assert listener.port == port
-    assert session.redirect_uri == fixed
+    assert session.login_attempt is not None
+    assert session.login_attempt.redirect_uri == fixed
     assert session.pending_login_url is not None
     status, _ = get(sandbox.approve(session.pending_login_url))
     assert status == 200
@@ -183,17 +184,21 @@ def test_only_loopback_callback_uris_are_accepted(session: Session) -> None:
             LoopbackListener(session, uri)
 
 
-def test_a_new_redirect_uri_drops_the_login_in_progress(session: Session) -> None:
+def test_a_login_sent_to_a_listener_port_leaves_the_settings_as_they_are(
+    session: Session,
+) -> None:
+    configured = session.redirect_uri
     first = session.begin_login()
     changes: list[str | None] = []
     unsubscribe = session.subscribe(lambda: changes.append(session.pending_login_url))
-    session.use_redirect_uri("http://127.0.0.1:40123/zapier-nb/callback")
+    second = session.begin_login(redirect_uri="http://127.0.0.1:40123/zapier-nb/callback")
     unsubscribe()
-    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
-    assert session.pending_login_url is None
-    assert changes == [None]
-    assert "40123" in session.begin_login()
+    assert "40123" in second
+    assert changes == [second], "one notification, naming the new attempt"
+    assert session.redirect_uri == configured
+    assert session.login_attempt is not None
+    assert session.login_attempt.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
     assert first != session.pending_login_url
     with pytest.raises(ConfigurationError, match="not an http"):
-        session.use_redirect_uri("ftp://example.org/cb")
-    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
+        session.begin_login(redirect_uri="ftp://example.org/cb")
+    assert session.pending_login_url == second

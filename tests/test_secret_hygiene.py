@@ -16,10 +16,10 @@ from helpers import assert_no_secrets, log_in
 from zapier_nb import (
     AuthenticationError,
     InvalidCodeError,
+    LoginError,
     PermissionDeniedError,
     ResponseValidationError,
     Session,
-    StateMismatchError,
     ZapierError,
 )
 from zapier_nb.sandbox import Sandbox
@@ -137,7 +137,7 @@ def test_a_rejected_or_forged_code_shows_no_code_or_verifier_in_locals(
     redirected = sandbox.approve(oauth_session.begin_login())
     oauth_session.complete_login(redirected)
     oauth_session.begin_login()
-    with pytest.raises(StateMismatchError) as forged:
+    with pytest.raises(LoginError, match="already ended") as forged:
         oauth_session.complete_login(redirected)  # the state of the earlier login
     again = sandbox.approve(oauth_session.begin_login())
     sandbox.fail_next("token", status=400, body='{"error": "invalid_grant"}')

@@ -89,7 +89,17 @@ def test_declined_consent_says_so_and_a_second_try_works(
     with pytest.raises(ConsentDeniedError, match="declined"):
         oauth_session.complete_login(sandbox.approve(url, deny=True))
     assert oauth_session.auth_method is None
-    oauth_session.complete_login(sandbox.approve(url))
+    assert oauth_session.login_attempt is not None
+    assert oauth_session.login_attempt.status == "denied"
+    # The declined attempt is over: approving it again is named as such, before any request.
+    tokens = sandbox.count("token")
+    with pytest.raises(LoginError, match="already ended: access was declined"):
+        oauth_session.complete_login(sandbox.approve(url))
+    assert sandbox.count("token") == tokens
+    # A second try is a new attempt, with a new state, and it works.
+    second = oauth_session.begin_login()
+    assert query(second)["state"] != query(url)["state"]
+    oauth_session.complete_login(sandbox.approve(second))
     assert oauth_session.check().success
 
 
@@ -98,7 +108,7 @@ def test_a_reused_code_is_rejected_with_advice(oauth_session: Session, sandbox: 
     code = query(redirected)["code"]
     oauth_session.complete_login(redirected)
     oauth_session.begin_login()
-    with pytest.raises(InvalidCodeError, match="login link again") as info:
+    with pytest.raises(InvalidCodeError, match="This login is still open") as info:
         oauth_session.complete_login(code)
     assert info.value.error == "invalid_grant"
     assert code not in str(info.value)

@@ -76,7 +76,7 @@ def test_the_ipython_terminal_logs_in_and_shows_text_tables(sandbox: Sandbox) ->
     child.sendline("%load_ext zapier_nb")
     child.expect(r"In \[2\]: ")
     child.sendline("%zapier_check")
-    child.expect("UsageError: Not logged in yet")
+    child.expect("UsageError: Not logged in: run %zapier_login")
     child.expect(r"In \[3\]: ")
     child.sendline("%zapier_login")
     redirected = approve_printed_url(child, sandbox)

@@ -36,11 +36,13 @@ from ._errors import (
     TokenCacheError,
     ZapierError,
 )
+from ._interactive import provide_interactive_login
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
+    from ._login_ui import login
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
     from ._redirect import RedirectAdvice, redirect_uri
     from ._results import ActionList, ActionResult, RunManyResult, RunRow
@@ -61,6 +63,7 @@ _LAZY = {
     "TokenInfo": "._models",
     "TokenResponse": "._models",
     "get_session": "._default_session",
+    "login": "._login_ui",
     "redirect_uri": "._redirect",
 }
 
@@ -76,6 +79,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _interactive_login(target: Any, *, wait: bool = False) -> None:
+    from ._login_ui import login
+
+    login(target, wait=wait)
+
+
+# `Session.login()` reaches the notebook layer through this hand-over, never by import.
+provide_interactive_login(_interactive_login)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -125,5 +138,6 @@ __all__ = [
     "TokenResponse",
     "ZapierError",
     "get_session",
+    "login",
     "redirect_uri",
 ]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _models
 from ._config import checked_link
 from ._errors import error_for_status
 from ._http import httpx, json_or_none, read_json
-from ._oauth import CHECK_PATH, LOGIN_LINK_PATH
+from ._paths import CHECK_PATH, LOGIN_LINK_PATH
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse
@@ -24,6 +23,8 @@ _HINTS_401 = {
 
 def check_result(response: httpx.Response, auth_method: str | None) -> CheckAuthResponse:
     """`GET /api/v2/auth/check/`'s answer, or the error that says what to do."""
+    from . import _models
+
     if response.status_code == 200:
         body = read_json(response, what="the auth check")
         return _models.parse_response(_models.CheckAuthResponse, body, what="the auth check")
@@ -40,6 +41,8 @@ def login_link_request(
     client: httpx.Client, landing_url: str | None, *, first_name: str, last_name: str, email: str
 ) -> httpx.Request:
     """`GET /api/v2/auth/login-link/` for a new user who should land on `landing_url`."""
+    from . import _models
+
     params = _models.LoginLinkParams.landing_on(
         landing_url, first_name=first_name.strip(), last_name=last_name.strip(), email=email.strip()
     )
@@ -48,6 +51,8 @@ def login_link_request(
 
 def login_link_result(response: httpx.Response, base_url: str) -> str:
     """The sign-up link the server answered, once it is known to be safe to show."""
+    from . import _models
+
     if response.status_code != 200:
         raise error_for_status(
             response.status_code,

@@ -30,10 +30,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from . import __version__
 from ._callback_page import CONTENT_SECURITY_POLICY, PAGE, PAGE_HEADERS
 from ._config import is_loopback
+from ._paths import CALLBACK_ROUTE
 
 __all__ = ["CALLBACK_ROUTE", "PING_ROUTE", "SANDBOX_ROUTE", "load_jupyter_server_extension"]
 
-CALLBACK_ROUTE = "zapier-nb/callback"
 PING_ROUTE = "zapier-nb/ping"
 SANDBOX_ROUTE = "zapier-nb/sandbox"
 SANDBOX_PROXY_ENV = "ZAPIER_NB_SANDBOX_PROXY"

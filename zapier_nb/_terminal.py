@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._errors import LoginError, ZapierError
+from ._login import LoginAnswer
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
-from ._loopback import registered_redirect as _registered_redirect
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse
@@ -34,10 +34,9 @@ def prompt_login(
     say: Callable[[str], None] = print,
 ) -> CheckAuthResponse:
     """Print the consent URL and read the pasted answer, or read an API key; then check."""
-    if session.client_id and session.redirect_uri:
-        registered = _registered_redirect(session)
+    registered = session.redirect_uri
+    if session.client_id and registered:
         if is_loopback_redirect(registered):
-            assert registered is not None
             _listen_or_paste(session, registered, ask=ask, say=say)
         else:
             _paste(session, session.begin_login(), ask=ask, say=say)
@@ -57,7 +56,7 @@ def _paste(
     )
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            session.complete_login(ask("Code or address: "))
+            session.submit_answer(LoginAnswer.from_paste(ask("Code or address: ")))
             return
         except LoginError as exc:
             if attempt == _ATTEMPTS:
@@ -82,7 +81,7 @@ def _listen_or_paste(
                 if isinstance(outcome, ZapierError):
                     raise outcome
                 return
-            session.complete_login(pasted)
+            session.submit_answer(LoginAnswer.from_paste(pasted))
             return
         except LoginError as exc:
             if attempt == _ATTEMPTS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,23 @@ if TYPE_CHECKING:
 
 __all__ = ["ZapierMagics", "load_ipython_extension"]
 
-_NOT_LOGGED_IN = (
-    "Not logged in yet: log in with the widget above (%zapier_login), then run this cell "
-    "again. To make Run All wait for the login, use %zapier_login --wait."
+_WAIT = "To make Run All wait for the login, use %zapier_login --wait."
+_LOG_IN_ABOVE = (
+    f"Not logged in yet: log in with the widget above, then run this cell again. {_WAIT}"
 )
+_LOG_IN = (
+    f"Not logged in: run %zapier_login to show the login widget, log in, then run this cell "
+    f"again. {_WAIT}"
+)
+
+
+def _not_logged_in() -> str:
+    """Point at a login widget only where this kernel shows one."""
+    widgets = sys.modules.get("zapier_nb.widgets")
+    from ._default_session import get_session
+
+    shown = widgets is not None and widgets.shown_for(get_session())
+    return _LOG_IN_ABOVE if shown else _LOG_IN
 
 
 @contextlib.contextmanager
@@ -40,7 +54,7 @@ def _as_usage_errors() -> Iterator[None]:
     try:
         yield
     except LoginRequiredError as exc:
-        message = exc.message if exc.ended else _NOT_LOGGED_IN
+        message = exc.message if exc.ended else _not_logged_in()
         raise UsageError(message) from None
     except ZapierError as exc:
         raise UsageError(exc.message) from None
@@ -90,8 +104,7 @@ class ZapierMagics(Magics, Configurable):
             have = {
                 "base_url": current.base_url,
                 "client_id": current.client_id,
-                # As configured: a loopback listener gives the one in use a port of its own.
-                "redirect_uri": current.registered_redirect_uri or current.redirect_uri,
+                "redirect_uri": current.redirect_uri,
             }
             if all(v is None or have[k] == v for k, v in wanted.items()):
                 return current
