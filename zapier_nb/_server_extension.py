@@ -17,7 +17,6 @@ JupyterHub that means the hub user who owns the server.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -26,7 +25,7 @@ from tornado import web
 
 from . import __version__
 from ._callback_page import CONTENT_SECURITY_POLICY, PAGE, PAGE_HEADERS
-from ._sandbox_proxy import SANDBOX_ROUTE, SandboxProxyHandler, sandbox_to_front
+from ._sandbox_proxy import SANDBOX_ROUTE, sandbox_handlers, sandbox_to_front
 
 __all__ = ["CALLBACK_ROUTE", "PING_ROUTE", "SANDBOX_ROUTE", "load_jupyter_server_extension"]
 
@@ -81,20 +80,9 @@ def load_jupyter_server_extension(serverapp: Any) -> None:
     ]
     sandbox = sandbox_to_front()
     if sandbox is not None:
-        try:
-            from .sandbox._routes import BROWSER_PATHS, CALLBACK_PATH, USER_COOKIE
-        except ImportError:
-            sandbox = None
-        else:
-            prefix = url_path_join(base_url, SANDBOX_ROUTE)
-            handlers += [
-                (prefix + re.escape(CALLBACK_PATH.rstrip("/")) + "/?", CallbackHandler),
-                (
-                    prefix + "/(.*)",
-                    SandboxProxyHandler,
-                    {"sandbox": sandbox, "browser_paths": BROWSER_PATHS, "cookies": (USER_COOKIE,)},
-                ),
-            ]
+        proxied = sandbox_handlers(url_path_join(base_url, SANDBOX_ROUTE), sandbox, CallbackHandler)
+        sandbox = sandbox if proxied else None
+        handlers += proxied
     web_app.settings["zapier_nb_sandbox"] = sandbox
     web_app.add_handlers(".*$", handlers)
     what = f"; the sandbox at {sandbox} under {SANDBOX_ROUTE}/" if sandbox else ""
