@@ -58,12 +58,6 @@ class OtherUser:
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-@pytest.fixture(scope="module")
-def other_user() -> Iterator[OtherUser]:
-    with made_other_user() as user:
-        yield user
-
-
 @contextlib.contextmanager
 def made_other_user() -> Iterator[OtherUser]:
     if not real_users_possible():
