@@ -64,7 +64,13 @@ def _context(browser: Browser, hub_sandbox: Sandbox, user: str | None) -> Browse
     if user is not None:
         # The sandbox's consent page acts for whoever its cookie names: this user's account.
         context.add_cookies(
-            [{"name": "sandbox_user", "value": str(SANDBOX_IDS[user]), "url": hub_sandbox.base_url}]
+            [
+                {
+                    "name": "sandbox_user",
+                    "value": hub_sandbox.user_cookie(EMAILS[user]),
+                    "url": hub_sandbox.base_url,
+                }
+            ]
         )
     return context
 

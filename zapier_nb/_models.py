@@ -63,6 +63,12 @@ class OAuthErrorResponse(ServerAnswer):
     error_description: str | None = None
 
 
+# A server may claim any lifetime: past a year the token is refreshed then anyway, and an
+# expiry always stays a date (datetime ends with the year 9999).
+MAX_TOKEN_LIFETIME = 366 * 24 * 3600.0
+_LATEST_EXPIRY = 253_402_214_400.0  # 9999-12-31T00:00:00Z
+
+
 class TokenResponse(ServerAnswer):
     """`POST /oauth/token/`: the seed's `OAuthAccessToken`.
 
@@ -83,6 +89,11 @@ class TokenResponse(ServerAnswer):
         if value.lower() != "bearer":
             raise ValueError(f"expected 'Bearer', got {value!r}")
         return "Bearer"
+
+    @field_validator("expires_in")
+    @classmethod
+    def _at_most_a_year(cls, value: float) -> float:
+        return min(value, MAX_TOKEN_LIFETIME)
 
     def to_token(self, received_at: float, previous: Token | None = None) -> Token:
         """The token state, its expiry counted from when this answer was received."""
@@ -107,8 +118,8 @@ class Token(BaseModel):
     refresh_token: SecretStr | None
     id_token: SecretStr | None
     scope: str | None
-    lifetime: float
-    expires_at: float
+    lifetime: float = Field(ge=0, le=MAX_TOKEN_LIFETIME, allow_inf_nan=False)
+    expires_at: float = Field(ge=0, lt=_LATEST_EXPIRY, allow_inf_nan=False)
 
     def refresh_due(self, now: float, leeway: float) -> bool:
         """True within the leeway of expiry; the leeway is at most half the lifetime."""
