@@ -6,12 +6,14 @@ is imported by the package until a progress bar is wanted.
 
 from __future__ import annotations
 
+import html
 import importlib
 import sys
 import time
 from typing import Any, Protocol
 
 from ._kernel import in_notebook
+from ._redact import printable
 
 __all__ = ["Progress", "progress_bar"]
 
@@ -21,14 +23,15 @@ _MIN_INTERVAL = 0.1
 class Progress(Protocol):
     def update(self, done: int, failed: int) -> None: ...
 
-    def close(self, summary: str, *, ok: bool) -> None: ...
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
+        """`ending` says what happened ("Done: 5 ran, 1 failed", "Stopped: 3 did not run")."""
 
 
 class _Silent:
     def update(self, done: int, failed: int) -> None:
         pass
 
-    def close(self, summary: str, *, ok: bool) -> None:
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
         pass
 
 
@@ -47,7 +50,7 @@ class _WidgetBar:
         self.label = widgets.HTML(_label(0, total, 0))
         self.box = widgets.HBox([self.bar, self.label]).add_class("zapier-nb-progress")
         self.bar.add_class("zapier-nb-progress-bar")
-        self.box.layout.title = description
+        self.box.layout.title = printable(description)
         display(self.box)  # type: ignore[no-untyped-call]
         self._last = 0.0
 
@@ -59,10 +62,12 @@ class _WidgetBar:
         self.bar.value = done
         self.label.value = _label(done, self._total, failed)
 
-    def close(self, summary: str, *, ok: bool) -> None:
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
         self.bar.value = self.bar.value if not ok else self.bar.max
         self.bar.bar_style = "success" if ok else "warning"
-        self.label.value = summary
+        self.bar.description = ending.partition(":")[0]
+        self.label.value = html.escape(ending)
+        self.box.layout.title = summary
 
 
 class _LineBar:
@@ -70,7 +75,7 @@ class _LineBar:
 
     def __init__(self, total: int, description: str) -> None:
         self._total = total
-        self._description = description
+        self._description = printable(description)
         self._last = 0.0
         self._write(_label(0, total, 0))
 
@@ -85,13 +90,13 @@ class _LineBar:
         self._last = now
         self._write(_label(done, self._total, failed))
 
-    def close(self, summary: str, *, ok: bool) -> None:
-        self._write(summary, end="\n")
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
+        self._write(f"{ending}. {summary}", end="\n")
 
 
 class _TqdmBar:
     def __init__(self, tqdm: Any, total: int, description: str) -> None:
-        self._bar = tqdm(total=total, desc=description, file=sys.stderr)
+        self._bar = tqdm(total=total, desc=printable(description), file=sys.stderr)
         self._done = 0
 
     def update(self, done: int, failed: int) -> None:
@@ -100,9 +105,9 @@ class _TqdmBar:
         if failed:
             self._bar.set_postfix(failed=failed, refresh=False)
 
-    def close(self, summary: str, *, ok: bool) -> None:
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
         self._bar.close()
-        sys.stderr.write(summary + "\n")
+        sys.stderr.write(f"{ending}. {summary}\n")
 
 
 def progress_bar(total: int, *, show: bool | None, description: str) -> Progress:
