@@ -47,7 +47,7 @@ class _WidgetBar:
 
         self._total = total
         self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description="Running")
-        self.label = widgets.HTML(_label(0, total, 0))
+        self.label = widgets.HTML(_label(0, total, 0)).add_class("zapier-nb-progress-label")
         self.box = widgets.HBox([self.bar, self.label]).add_class("zapier-nb-progress")
         self.bar.add_class("zapier-nb-progress-bar")
         self.box.layout.title = printable(description)
