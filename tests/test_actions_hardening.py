@@ -391,3 +391,42 @@ def test_the_input_column_shows_the_inputs(key_session: Session, sandbox: Sandbo
     assert "to: ada@example.com" in sent._repr_html_()
     plain = key_session.run_many("lookup row", ["Find ada@example.com"])
     assert list(plain.to_pandas()["input"]) == ["Find ada@example.com"]
+
+
+class _Flaky(Session):
+    """A session whose run fails unexpectedly (not with a ZapierError) for one input."""
+
+    def run_action(self, action: Any, instructions: str, **kwargs: Any) -> ActionResult:
+        if instructions == "boom":
+            raise RuntimeError("not a ZapierError")
+        return super().run_action(action, instructions, **kwargs)
+
+    async def arun_action(self, action: Any, instructions: str, **kwargs: Any) -> ActionResult:
+        if instructions == "boom":
+            raise RuntimeError("not a ZapierError")
+        return await super().arun_action(action, instructions, **kwargs)
+
+
+@pytest.mark.parametrize("flow", ["sync", "async"])
+def test_an_unexpected_failure_ends_its_row_and_not_the_run(sandbox: Sandbox, flow: str) -> None:
+    with _Flaky(api_key=sandbox.api_key, base_url=sandbox.base_url) as session:
+        inputs = ["Find ada@example.com", "boom", "Find grace@example.org"]
+        if flow == "sync":
+            result = session.run_many("lookup row", inputs, concurrency=2, progress=False)
+        else:
+            result = asyncio.run(_arun_many(session, "lookup row", inputs, progress=False))
+    assert [row.status for row in result] == ["success", "unknown", "success"]
+    assert "RuntimeError" in (result[1].error or "")
+    assert "check before running it again" in (result[1].error or "")
+
+
+def test_requests_carry_the_session_headers_and_timeout(
+    key_session: Session, sandbox: Sandbox
+) -> None:
+    seen: list[Any] = []
+    key_session.client.event_hooks["response"].append(lambda r: seen.append(r.request))
+    key_session.run_action("lookup row", "Find ada@example.com")
+    assert len(seen) == 2  # the lookup, then the run
+    for request in seen:
+        assert request.headers["user-agent"].startswith("zapier_nb/")
+        assert request.extensions["timeout"] == key_session.client.timeout.as_dict()

@@ -334,6 +334,7 @@ def _action_list(body: Any, _what: str) -> ActionList:
     what = "the list of AI Actions"
     results = body.get("results") if isinstance(body, dict) else None
     link = body.get("configuration_link") if isinstance(body, dict) else None
+    del body  # a traceback that shows local variables shows no more of the answer than needed
     if not isinstance(results, list):
         raise ResponseValidationError(
             f"The server's answer to {what} does not match the API (results: a list is "
@@ -345,6 +346,7 @@ def _action_list(body: Any, _what: str) -> ActionList:
 
 def _deleted(body: Any, _what: str) -> bool:
     if not isinstance(body, bool):
+        del body
         raise ResponseValidationError(
             "The server's answer to deleting an AI Action was not true or false, as the API "
             "documents. Check that the base URL points at Zapier AI Actions."
