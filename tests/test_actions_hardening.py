@@ -430,3 +430,12 @@ def test_requests_carry_the_session_headers_and_timeout(
     for request in seen:
         assert request.headers["user-agent"].startswith("zapier_nb/")
         assert request.extensions["timeout"] == key_session.client.timeout.as_dict()
+
+
+def test_a_key_echoed_with_json_escapes_is_masked(key_session: Session, sandbox: Sandbox) -> None:
+    key = sandbox.api_key
+    escaped = "".join(f"\\u{ord(ch):04x}" for ch in key)  # the same string, once decoded
+    body = answer().replace('"status"', f'"results": [{{"k": "{escaped}"}}], "status"')
+    sandbox.fail_next("execute", status=200, body=body)
+    result = key_session.run_action(key_session.find_action("lookup row"), "Find ada")
+    assert result.records == [{"k": "***"}]

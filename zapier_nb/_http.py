@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import httpx2 as httpx
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseValidationError
-from ._redact import scrub_value
+from ._redact import scrub_answer
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -261,7 +261,15 @@ class _AsyncDecodedCap(httpx.AsyncByteStream):
 
 def capped(response: httpx.Response, *, sync: bool) -> httpx.Response:
     """The transport's answer, decompressed here in bounded pieces and cut off (with an
-    error that says so) past `MAX_BODY_BYTES` read or decompressed."""
+    error that says so) past `MAX_BODY_BYTES` read or decompressed.
+
+    A plain answer of a declared length within the cap is left as it is: the HTTP parser
+    reads no more than that length.
+    """
+    length = response.headers.get("content-length", "")
+    plain = "content-encoding" not in response.headers
+    if plain and length.isdigit() and int(length) <= MAX_BODY_BYTES:
+        return response
     response.stream = _RawCap(response.stream) if sync else _AsyncRawCap(response.stream)
     headers = response.headers.copy()
     if headers.pop("content-encoding", None) is not None:
@@ -333,7 +341,7 @@ class Call(Generic[T]):
 
 def scrubbed_json(response: httpx.Response, secrets: SecretSource, *, what: str) -> Any:
     """A successful answer's JSON, with every secret the server echoed masked."""
-    return scrub_value(read_json(response, what=what), secrets())
+    return scrub_answer(read_json(response, what=what), response.content, secrets())
 
 
 def read_json(response: httpx.Response, *, what: str) -> Any:

@@ -15,6 +15,7 @@ __all__ = [
     "printable",
     "redact",
     "scrub",
+    "scrub_answer",
     "scrub_value",
     "scrubbed_errors",
 ]
@@ -123,6 +124,16 @@ def scrub_value(value: Any, secrets: Iterable[str | None]) -> Any:
     """`scrub` applied to every string inside a JSON-like value (keys included)."""
     scrubber = _Scrubber(secrets)
     return scrubber.value(value) if scrubber.secrets else value
+
+
+def scrub_answer(value: Any, raw: bytes, secrets: Iterable[str | None]) -> Any:
+    """`scrub_value` of a decoded answer, skipped when its raw bytes cannot hold a secret
+    in any spelling (no secret as written, and no `%`, `+` or JSON escape)."""
+    scrubber = _Scrubber(secrets)
+    if not scrubber.secrets:
+        return value
+    marks = (b"%", b"+", b"\\", *(secret.encode() for secret in scrubber.secrets))
+    return scrubber.value(value) if any(mark in raw for mark in marks) else value
 
 
 # C0 and C1 controls (DEL included), and the marks that reorder text on screen.
