@@ -153,6 +153,7 @@ NOTEBOOK_LAYER = frozenset(
         "_display",
         "_login_button",
         "_login_ui",
+        "_progress",
         "_secret_field",
         "_server_extension",
         "_terminal",

@@ -36,7 +36,7 @@ from ._errors import (
     TokenCacheError,
     ZapierError,
 )
-from ._interactive import provide_interactive_login
+from ._interactive import provide_interactive_login, provide_progress_bar
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -87,8 +87,15 @@ def _interactive_login(target: Any, *, wait: bool = False) -> None:
     login(target, wait=wait)
 
 
-# `Session.login()` reaches the notebook layer through this hand-over, never by import.
+def _progress_bar(total: int, *, show: bool | None, description: str) -> Any:
+    from ._progress import progress_bar
+
+    return progress_bar(total, show=show, description=description)
+
+
+# The core reaches the notebook layer through these hand-overs, never by import.
 provide_interactive_login(_interactive_login)
+provide_progress_bar(_progress_bar)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -6,17 +6,18 @@ read in one call: status, JSON, error mapping and model, into the session's `Tok
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from ._errors import LoginError
-from ._http import httpx, json_or_none, read_json
+from ._http import Call, httpx, json_or_none, read_json
 from ._oauth import GrantType, token_error
 
 if TYPE_CHECKING:
     from ._login import LoginAttempt
     from ._models import SecretStr, Token
 
-__all__ = ["code_exchange_request", "read_token_answer", "refresh_request"]
+__all__ = ["code_exchange_call", "read_token_answer", "refresh_request"]
 
 _WHAT: dict[GrantType, str] = {
     "authorization_code": "the code exchange",
@@ -24,10 +25,9 @@ _WHAT: dict[GrantType, str] = {
 }
 
 
-def code_exchange_request(
-    token_url: str, attempt: LoginAttempt, code: SecretStr, timeout: dict[str, Any]
-) -> httpx.Request:
-    """`POST /oauth/token/` with `grant_type=authorization_code` and the attempt's verifier."""
+def code_exchange_call(token_url: str, attempt: LoginAttempt, code: SecretStr) -> Call[Token]:
+    """`POST /oauth/token/` with `grant_type=authorization_code` and the attempt's verifier,
+    and its answer read into the session's `Token`."""
     from . import _models
 
     if attempt.verifier is None:
@@ -40,7 +40,12 @@ def code_exchange_request(
         redirect_uri=attempt.redirect_uri,
         code=code,
     )
-    return httpx.Request("POST", token_url, data=form.form(), extensions={"timeout": timeout})
+    return Call(
+        httpx.Request("POST", token_url, data=form.form()),
+        lambda response, _secrets: read_token_answer(
+            response, grant_type="authorization_code", received_at=time.time()
+        ),
+    )
 
 
 def refresh_request(

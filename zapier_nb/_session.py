@@ -5,16 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
-from ._account import check_result, login_link_request, login_link_result
+from . import _account, _actions
 from ._auth import ApiKeyAuth, SessionAuth
 from ._config import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REFRESH_LEEWAY,
     DEFAULT_SCOPE,
@@ -25,8 +24,16 @@ from ._config import (
     token_cache_choice,
 )
 from ._errors import AuthorizationError, ConfigurationError
-from ._grants import code_exchange_request, read_token_answer
-from ._http import httpx, new_async_client, new_client, translate_transport_errors
+from ._grants import code_exchange_call
+from ._http import (
+    Call,
+    UseClientDefault,
+    httpx,
+    new_async_client,
+    new_client,
+    translate_transport_errors,
+    with_client_defaults,
+)
 from ._interactive import interactive_login
 from ._keeper import TokenKeeper
 from ._listeners import Listeners
@@ -35,19 +42,21 @@ from ._login import LoginAnswer, LoginAttempt, LoginFlow, start_attempt
 from ._oauth import token_info
 from ._paths import CHECK_PATH, TOKEN_PATH
 from ._redact import Secret, scrubbed_errors
-from ._session_actions import ActionMethods
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._action_models import ActionType, AiAction, AiActionMeta
     from ._models import CheckAuthResponse, SecretStr, Token, TokenInfo
+    from ._results import ActionList, ActionResult, RunManyResult
     from ._store import TokenStore
 
 __all__ = ["AuthMethod", "Session"]
 
 AuthMethod = Literal["api_key", "oauth"]
+T = TypeVar("T")
 
 
-class Session(ActionMethods):
+class Session:
     """A Zapier AI Actions session authenticated by API key or OAuth PKCE."""
 
     def __init__(
@@ -209,10 +218,8 @@ class Session(ActionMethods):
         """`check()` with this API key, without using it or touching the session's login."""
         auth = ApiKeyAuth(_key_secret(api_key))
         del api_key
-        with scrubbed_errors(lambda: [*self._secrets(), auth.secret()]):
-            with translate_transport_errors("GET", CHECK_PATH, self.base_url):
-                response = self.client.get(self._check_url, auth=auth)
-            return check_result(response, "api_key")
+        call = _account.check_call(self.base_url, "api_key")
+        return self._send(call, auth=auth, also=lambda: [auth.secret()])
 
     def take_up_shared_login(self) -> bool:
         """With no credentials, take up a login another kernel saved in the shared token
@@ -298,41 +305,6 @@ class Session(ActionMethods):
             self._flow.cancel()
             self._keeper.forget()
 
-    # -- API calls ----------------------------------------------------------------------
-
-    def check(self) -> CheckAuthResponse:
-        """`GET /api/v2/auth/check/`: who these credentials belong to."""
-        with scrubbed_errors(self._secrets):
-            with translate_transport_errors("GET", CHECK_PATH, self.base_url):
-                response = self.client.get(self._check_url)
-            return check_result(response, self.auth_method)
-
-    async def acheck(self) -> CheckAuthResponse:
-        """The asynchronous `check()`."""
-        with scrubbed_errors(self._secrets):
-            with translate_transport_errors("GET", CHECK_PATH, self.base_url):
-                response = await self.async_client.get(self._check_url)
-            return check_result(response, self.auth_method)
-
-    def login_link(self, *, first_name: str, last_name: str, email: str) -> str:
-        """A sign-up link for a person without a Zapier account.
-
-        With OAuth settings it ends at the consent screen of this session's login in
-        progress (begun now if none is); with an API key alone it ends at the server's
-        own "login success" page.
-        """
-        if "@" not in email.strip():
-            raise ConfigurationError(f"{email!r} is not an email address. Give the person's email.")
-        with self._lock:
-            url = self.pending_login_url
-            if url is None and self.client_id and self.redirect_uri:
-                url = self.begin_login()
-        with scrubbed_errors(self._secrets):
-            request = login_link_request(
-                self.client, url, first_name=first_name, last_name=last_name, email=email
-            )
-            return login_link_result(self._send_unauthenticated(request), self.base_url)
-
     # -- clients ------------------------------------------------------------------------
 
     @property
@@ -404,21 +376,8 @@ class Session(ActionMethods):
         )
 
     def _exchange(self, attempt: LoginAttempt, code: SecretStr) -> Token:
-        timeout = httpx.Timeout(self._settings.timeout).as_dict()
-        with scrubbed_errors(lambda: [*self._secrets(), code.get_secret_value()]):
-            request = code_exchange_request(self._token_url, attempt, code, timeout)
-            return read_token_answer(
-                self._send_unauthenticated(request),
-                grant_type="authorization_code",
-                received_at=time.time(),
-            )
-
-    def _send_unauthenticated(self, request: httpx.Request) -> httpx.Response:
-        with translate_transport_errors(request.method, request.url.path, self.base_url):
-            return self.client.send(request, auth=None)
-
-    def _scrubbing(self) -> AbstractContextManager[None]:
-        return scrubbed_errors(self._secrets)
+        call = code_exchange_call(self._token_url, attempt, code)
+        return self._send(call, auth=None, also=lambda: [code.get_secret_value()])
 
     def _secrets(self) -> Iterable[str | None]:
         keeper, attempt = self._keeper, self._flow.current
@@ -431,6 +390,280 @@ class Session(ActionMethods):
             for secret in (token.access_token, token.refresh_token, token.id_token):
                 yield secret.get_secret_value() if secret else None
 
+    # -- AI Actions ---------------------------------------------------------------------
+    # Requests are built and answers read in `_actions` and `_account`; results are
+    # `_results`'s; `run_many` is `_run_many`'s. An action is named by its id, an
+    # `AiAction`, or (looked up with one list request) its `app/action` key or words of
+    # its description.
+
+    def check(self) -> CheckAuthResponse:
+        """`GET /api/v2/auth/check/`: who these credentials belong to."""
+        return self._send(_account.check_call(self.base_url, self.auth_method))
+
+    async def acheck(self) -> CheckAuthResponse:
+        """The asynchronous `check()`."""
+        return await self._asend(_account.check_call(self.base_url, self.auth_method))
+
+    def login_link(self, *, first_name: str, last_name: str, email: str) -> str:
+        """A sign-up link for a person without a Zapier account.
+
+        With OAuth settings it ends at the consent screen of this session's login in
+        progress (begun now if none is); with an API key alone it ends at the server's
+        own "login success" page.
+        """
+        if "@" not in email.strip():
+            raise ConfigurationError(f"{email!r} is not an email address. Give the person's email.")
+        with self._lock:
+            url = self.pending_login_url
+            if url is None and self.client_id and self.redirect_uri:
+                url = self.begin_login()
+        call = _account.login_link_call(
+            self.base_url, url, first_name=first_name, last_name=last_name, email=email
+        )
+        return self._send(call, auth=None)
+
+    def list_actions(self) -> ActionList:
+        """`GET /api/v2/ai-actions/`: the stored actions (a list) and `configuration_link`."""
+        return self._send(_actions.list_call(self.base_url))
+
+    async def alist_actions(self) -> ActionList:
+        """The asynchronous `list_actions()`."""
+        return await self._asend(_actions.list_call(self.base_url))
+
+    def find_action(self, query: str) -> AiAction:
+        """The one stored action whose id, `app/action` key or description matches `query`."""
+        return self.list_actions().find(query)
+
+    async def afind_action(self, query: str) -> AiAction:
+        """The asynchronous `find_action()`."""
+        return (await self.alist_actions()).find(query)
+
+    def get_action(self, action_id: str) -> AiAction:
+        """`GET /api/v2/ai-actions/{id}/`."""
+        return self._send(_actions.get_call(self.base_url, action_id))
+
+    async def aget_action(self, action_id: str) -> AiAction:
+        """The asynchronous `get_action()`."""
+        return await self._asend(_actions.get_call(self.base_url, action_id))
+
+    def create_action(
+        self,
+        app: str,
+        action: str,
+        *,
+        action_type: ActionType = "write",
+        params: Mapping[str, str | list[str]] | None = None,
+        meta: AiActionMeta | Mapping[str, Any] | None = None,
+        account_id: int | None = None,
+        authentication_id: int | None = None,
+    ) -> AiAction:
+        """`POST /api/v2/ai-actions/`: store an action of `app`'s `action`.
+
+        In `params` a string is a hint guessed from at run time and a list a set of ids to
+        choose from; inputs left out are guessed from the instructions. `meta` defaults to
+        labels that repeat the params' values.
+        """
+        call = _actions.create_call(
+            self.base_url, app=app, action=action, action_type=action_type, params=params,
+            meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
+        return self._send(call)
+
+    async def acreate_action(
+        self,
+        app: str,
+        action: str,
+        *,
+        action_type: ActionType = "write",
+        params: Mapping[str, str | list[str]] | None = None,
+        meta: AiActionMeta | Mapping[str, Any] | None = None,
+        account_id: int | None = None,
+        authentication_id: int | None = None,
+    ) -> AiAction:
+        """The asynchronous `create_action()`."""
+        call = _actions.create_call(
+            self.base_url, app=app, action=action, action_type=action_type, params=params,
+            meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
+        return await self._asend(call)
+
+    def update_action(
+        self,
+        action: str | AiAction,
+        *,
+        app: str | None = None,
+        action_key: str | None = None,
+        action_type: ActionType | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
+        meta: AiActionMeta | Mapping[str, Any] | None = None,
+        account_id: int | None = None,
+        authentication_id: int | None = None,
+    ) -> AiAction:
+        """`PUT /api/v2/ai-actions/{id}/`: replace the stored action.
+
+        Settings not given are kept from the action as it is now (given as an `AiAction`,
+        or fetched first by id). New `params` without `meta` get fresh labels.
+        """
+        current = action if not isinstance(action, str) else self.get_action(action)
+        call = _actions.update_call(
+            self.base_url, current, app=app, action=action_key, action_type=action_type,
+            params=params, meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
+        return self._send(call)
+
+    async def aupdate_action(
+        self,
+        action: str | AiAction,
+        *,
+        app: str | None = None,
+        action_key: str | None = None,
+        action_type: ActionType | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
+        meta: AiActionMeta | Mapping[str, Any] | None = None,
+        account_id: int | None = None,
+        authentication_id: int | None = None,
+    ) -> AiAction:
+        """The asynchronous `update_action()`."""
+        current = action if not isinstance(action, str) else await self.aget_action(action)
+        call = _actions.update_call(
+            self.base_url, current, app=app, action=action_key, action_type=action_type,
+            params=params, meta=meta, account_id=account_id, authentication_id=authentication_id,
+        )  # fmt: skip
+        return await self._asend(call)
+
+    def delete_action(self, action: str | AiAction) -> bool:
+        """`DELETE /api/v2/ai-actions/{id}/`: True if deleted, False if no action had the id."""
+        return self._send(_actions.delete_call(self.base_url, action))
+
+    async def adelete_action(self, action: str | AiAction) -> bool:
+        """The asynchronous `delete_action()`."""
+        return await self._asend(_actions.delete_call(self.base_url, action))
+
+    def run_action(
+        self,
+        action: str | AiAction,
+        instructions: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        preview: bool = False,
+    ) -> ActionResult:
+        """`POST /api/v2/ai-actions/{id}/execute/`: run the action, or only preview it.
+
+        `params` maps input keys to plain values (used as given: `locked`) or to
+        constraints (`ParamConstraint.guess("...")`, or `{"mode": ..., "value": ...}`).
+        With `preview=True` the server only says what it would do; nothing runs. The
+        request is sent once: it is never repeated after it may have reached the server.
+        """
+        if _actions.needs_lookup(action):
+            action = self.find_action(action)
+        return self._send(_actions.run_call(self.base_url, action, instructions, params, preview))
+
+    async def arun_action(
+        self,
+        action: str | AiAction,
+        instructions: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        preview: bool = False,
+    ) -> ActionResult:
+        """The asynchronous `run_action()`."""
+        if _actions.needs_lookup(action):
+            action = await self.afind_action(action)
+        call = _actions.run_call(self.base_url, action, instructions, params, preview)
+        return await self._asend(call)
+
+    def rate_execution(
+        self, execution_log_id: str, rating: int, feedback: str | None = None
+    ) -> ActionResult:
+        """`POST /api/v2/execute/log/{id}/rate/`: rate a run -1, 0 or 1, with optional feedback."""
+        return self._send(_actions.rate_call(self.base_url, execution_log_id, rating, feedback))
+
+    async def arate_execution(
+        self, execution_log_id: str, rating: int, feedback: str | None = None
+    ) -> ActionResult:
+        """The asynchronous `rate_execution()`."""
+        call = _actions.rate_call(self.base_url, execution_log_id, rating, feedback)
+        return await self._asend(call)
+
+    def run_many(
+        self,
+        action: str | AiAction,
+        instructions_or_rows: Any,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        preview: bool = False,
+        params: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+    ) -> RunManyResult:
+        """Run the action once per input, `concurrency` at a time; one row per input back.
+
+        Inputs are instructions (strings) or rows (mappings, or a pandas or polars
+        DataFrame) with an `instructions` column, other columns being params. A 429 is
+        waited out and retried (the action did not run); other failures are noted in
+        their row. Ctrl+C or the notebook's stop button stops new requests and returns
+        what finished. `progress`: a bar in notebooks, a line at a terminal (None: when
+        one is there; False: never).
+        """
+        from ._run_many import run_many  # loads the models and the progress bar
+
+        return run_many(
+            self, action, instructions_or_rows, concurrency=concurrency, preview=preview,
+            params=params, progress=progress,
+        )  # fmt: skip
+
+    async def arun_many(
+        self,
+        action: str | AiAction,
+        instructions_or_rows: Any,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        preview: bool = False,
+        params: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+    ) -> RunManyResult:
+        """The asynchronous `run_many()`; cancelling it ends it like an interrupt."""
+        from ._run_many import arun_many
+
+        return await arun_many(
+            self, action, instructions_or_rows, concurrency=concurrency, preview=preview,
+            params=params, progress=progress,
+        )  # fmt: skip
+
+    # -- sending ------------------------------------------------------------------------
+
+    def _send(
+        self, call: Call[T], *, auth: SendAuth = httpx.USE_CLIENT_DEFAULT, also: Secrets = tuple
+    ) -> T:
+        """The one way out to the API: transport errors translated, and the session's
+        secrets (and `also`'s) masked in any error and in what the answer is read into.
+        `auth=None` sends without credentials (the token grants, the sign-up link)."""
+        client, request = self.client, call.request
+        with_client_defaults(request, client)
+        secrets = self._secrets_and(also)
+        with scrubbed_errors(secrets):
+            with translate_transport_errors(request.method, request.url.path, self.base_url):
+                response = client.send(request, auth=auth)
+            return call.read(response, secrets)
+
+    async def _asend(
+        self, call: Call[T], *, auth: SendAuth = httpx.USE_CLIENT_DEFAULT, also: Secrets = tuple
+    ) -> T:
+        """The asynchronous `_send()`."""
+        client, request = self.async_client, call.request
+        with_client_defaults(request, client)
+        secrets = self._secrets_and(also)
+        with scrubbed_errors(secrets):
+            with translate_transport_errors(request.method, request.url.path, self.base_url):
+                response = await client.send(request, auth=auth)
+            return call.read(response, secrets)
+
+    def _secrets_and(self, also: Secrets) -> Secrets:
+        return lambda: [*self._secrets(), *also()]
+
+
+Secrets = Callable[[], Iterable[str | None]]
+# `httpx.USE_CLIENT_DEFAULT` (the session's own auth), another auth, or None for none.
+SendAuth: TypeAlias = httpx.Auth | UseClientDefault | None
 
 _SETTINGS_FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
 

@@ -566,6 +566,7 @@ def _fault_response(route: str, fault: Fault) -> Response:
     headers = dict(_NO_STORE) if route == "token" else {}
     if fault.retry_after is not None:
         headers["Retry-After"] = f"{fault.retry_after:g}"
+    headers.update(fault.headers)
     if fault.body is not None:
         return Response(
             fault.body, status_code=fault.status, media_type=fault.content_type, headers=headers

@@ -306,20 +306,22 @@ class Sandbox:
         route: str,
         *,
         status: int = 500,
-        body: str | None = None,
+        body: str | bytes | None = None,
         content_type: str = "application/json",
         delay: float = 0.0,
         drop: bool = False,
         times: int = 1,
         act_first: bool = False,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Make the next ``times`` requests to ``route`` fail (``times=-1``: until cleared).
 
         ``delay`` seconds pass first; then the connection is dropped (``drop``), answered
         normally (``status=0``), or answered with ``status`` and ``body`` (by default a JSON
         error in the route's usual shape). ``retry_after`` adds a ``Retry-After`` header
-        (``status=429, retry_after=2``: a rate limit).
+        (``status=429, retry_after=2``: a rate limit); ``headers`` are added as given
+        (``{"Retry-After": "soon"}``, ``{"Content-Encoding": "gzip"}`` with a bytes ``body``).
 
         With ``act_first`` the route does its work first (an execute runs and is counted, a
         token is issued), then its answer is replaced by the fault, after ``delay``: what a
@@ -330,7 +332,8 @@ class Sandbox:
         ``delete_action``, ``execute`` (previews included) and ``rate``.
         """
         retry = None if retry_after is None else float(retry_after)
-        fault = Fault(status, body, content_type, float(delay), drop, bool(act_first), retry)
+        fault = Fault(status, body, content_type, float(delay), drop, bool(act_first), retry,
+                      tuple((headers or {}).items()))  # fmt: skip
         self._state.faults.add(route, fault, times)
 
     def clear_faults(self) -> None:
