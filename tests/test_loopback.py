@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -202,3 +204,76 @@ def test_a_login_sent_to_a_listener_port_leaves_the_settings_as_they_are(
     with pytest.raises(ConfigurationError, match="not an http"):
         session.begin_login(redirect_uri="ftp://example.org/cb")
     assert session.pending_login_url == second
+
+
+def _trickle(port: int) -> socket.socket:
+    """A local client that opens a connection and sends the start of a request, slowly."""
+    slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+    slow.sendall(b"GET /zapier-nb/callback?code=")
+    return slow
+
+
+def test_a_slow_connection_does_not_hold_up_the_real_redirect(
+    session: Session, sandbox: Sandbox
+) -> None:
+    listener = listener_for(session, LOOPBACK)
+    slow = _trickle(listener.port)
+    done = threading.Event()
+
+    def keep_trickling() -> None:
+        with contextlib.suppress(OSError):
+            while not done.wait(0.3):
+                slow.sendall(b"x")
+
+    trickler = threading.Thread(target=keep_trickling, daemon=True)
+    trickler.start()
+    try:
+        assert session.pending_login_url is not None
+        redirected = urlsplit(sandbox.approve(session.pending_login_url))
+        connection = http.client.HTTPConnection(redirected.netloc, timeout=4)
+        connection.request("GET", f"{redirected.path}?{redirected.query}")
+        assert connection.getresponse().status == 200
+        connection.close()
+        assert trickler.is_alive(), "answered beside the slow connection, not after it"
+        assert session.auth_method == "oauth"
+    finally:
+        done.set()
+        slow.close()
+
+
+def test_a_connection_that_never_finishes_its_request_is_cut_at_its_deadline(
+    session: Session,
+) -> None:
+    listener = LoopbackListener(session, LOOPBACK, connection_seconds=0.5)
+    listener.start()
+    slow = _trickle(listener.port)
+    try:
+        slow.settimeout(5)
+        started = time.monotonic()
+        while time.monotonic() - started < 3:
+            slow.sendall(b"x")  # one byte at a time keeps a per-read timeout from firing
+            time.sleep(0.1)
+        pytest.fail("the connection was still open after six times its deadline")
+    except OSError:
+        pass  # cut: the server shut the connection down
+    finally:
+        slow.close()
+        listener.close()
+
+
+def test_close_closes_the_listener_while_a_connection_is_open(session: Session) -> None:
+    listener = listener_for(session, LOOPBACK)
+    slow = _trickle(listener.port)
+    try:
+        listener.close()
+        # Closed by the time close() returns, not once the open connection has finished.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", listener.port), timeout=1).close()
+        slow.settimeout(5)
+        try:
+            dropped = slow.recv(100) == b""
+        except ConnectionResetError:
+            dropped = True
+        assert dropped, "the open connection is dropped too"
+    finally:
+        slow.close()

@@ -306,3 +306,45 @@ def test_two_answers_at_once_spend_the_code_once(oauth_session: Session, sandbox
         first.result()
     assert sandbox.count("token:authorization_code") == 1
     assert oauth_session.check().email == "ada@example.com"
+
+
+def test_each_change_is_heard_once_and_agrees_with_the_state(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    """One notification per begun attempt, login, refresh and logout; whatever a subscriber
+    reads at that moment is the new state, never a half-made one."""
+    seen: list[tuple[str | None, bool, str | None]] = []
+
+    def record() -> None:
+        attempt = oauth_session.login_attempt
+        seen.append(
+            (
+                oauth_session.auth_method,
+                oauth_session.token_info is not None,
+                None if attempt is None else attempt.status,
+            )
+        )
+
+    oauth_session.subscribe(record)
+    url = oauth_session.begin_login()
+    assert seen == [(None, False, "pending")]
+    oauth_session.complete_login(sandbox.approve(url))
+    assert seen[1:] == [("oauth", True, "logged_in")]
+    oauth_session.refresh()
+    assert seen[2:] == [("oauth", True, "logged_in")]
+    oauth_session.logout()
+    assert seen[3:] == [(None, False, "logged_in")]
+    oauth_session.use_api_key(sandbox.api_key)
+    assert seen[4:] == [("api_key", False, "logged_in")]
+    assert len(seen) == 5
+
+
+def test_a_declined_attempt_is_heard_once(oauth_session: Session, sandbox: Sandbox) -> None:
+    url = oauth_session.begin_login()
+    statuses: list[str | None] = []
+    oauth_session.subscribe(
+        lambda: statuses.append(getattr(oauth_session.login_attempt, "status", None))
+    )
+    with pytest.raises(ConsentDeniedError):
+        oauth_session.complete_login(sandbox.approve(url, deny=True))
+    assert statuses == ["denied"]
