@@ -2,7 +2,8 @@
 
 `setup()` looks at the `ZAPIER_*` variables. Credentials for a non-loopback base URL
 mean the real service. A loopback base URL means a sandbox that is already running
-(`scripts/demo.sh` and `binder/start` start one). Otherwise a sandbox is started in
+(`scripts/demo.sh` and `binder/start` start one, and pass its key as
+`ZAPIER_NB_SANDBOX_API_KEY`, read by the API key lessons only). Otherwise a sandbox is started in
 this kernel. Either way the kernel's default session, used by the magics, is set up
 for what the notebook teaches, and in IPython the `zapier_nb` extension is loaded: the
 magics, and errors shown as one line.
@@ -30,6 +31,9 @@ __all__ = ["Backend", "clock_time", "masked", "setup"]
 Needs = Literal["api_key", "oauth"]
 
 _AUTOPILOT_VAR = "ZAPIER_NB_AUTOPILOT"
+# `binder/start` (and so the demo) gives the kernels the sandbox's key under this name,
+# not as ZAPIER_API_KEY, so that only an API key lesson logs in with it.
+_SANDBOX_KEY_VAR = "ZAPIER_NB_SANDBOX_API_KEY"
 _started: dict[str, Any] = {}
 
 
@@ -128,6 +132,8 @@ def setup(needs: Needs = "api_key") -> Backend:
         kind, origin, sandbox = "sandbox", "started in this kernel", _start_sandbox()
         settings = Settings.from_env()
     if needs == "api_key":
+        if kind == "sandbox" and not settings.api_key:
+            settings = dataclasses.replace(settings, api_key=os.environ.get(_SANDBOX_KEY_VAR))
         settings = dataclasses.replace(settings, client_id=None, redirect_uri=None)
     else:
         settings = dataclasses.replace(settings, api_key=None)
