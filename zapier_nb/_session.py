@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._account import check_result, login_link_request, login_link_result
 from ._auth import ApiKeyAuth, BearerAuth, NoCredentialsAuth
+from ._browser_links import browser_url
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -330,7 +331,8 @@ class Session(ActionMethods):
             request = login_link_request(
                 self.client, url, first_name=first_name, last_name=last_name, email=email
             )
-            return login_link_result(self._send_unauthenticated(request), self.base_url)
+            link = login_link_result(self._send_unauthenticated(request), self.base_url)
+        return browser_url(link, self.base_url)
 
     # -- clients ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._browser_links import browser_url
 from ._errors import LoginError, ZapierError
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
 from ._loopback import registered_redirect as _registered_redirect
@@ -40,7 +41,7 @@ def prompt_login(
             assert registered is not None
             _listen_or_paste(session, registered, ask=ask, say=say)
         else:
-            _paste(session, session.begin_login(), ask=ask, say=say)
+            _paste(session, browser_url(session.begin_login(), session.base_url), ask=ask, say=say)
     else:
         session.use_api_key(ask_secret("Zapier AI Actions API key (input hidden): "))
     result = session.check()

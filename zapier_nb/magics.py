@@ -19,6 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
+from ._browser_links import browser_url
 from ._errors import LoginRequiredError, ZapierError
 
 if TYPE_CHECKING:
@@ -179,12 +180,10 @@ class ZapierMagics(Magics, Configurable):
         with _as_usage_errors():
             actions = session.list_actions()
         words = line.casefold().split()
-        if not words:
-            return actions
         kept = [
             a for a in actions if all(w in f"{a.description} {a.key}".casefold() for w in words)
         ]
-        return ActionList(kept, actions.configuration_link)
+        return ActionList(kept, browser_url(actions.configuration_link, session.base_url))
 
     @magic_arguments()
     @argument("action", help="The action: its id, app/action, or words of its description.")

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ._browser_links import sandbox_url
 from ._config import Settings, is_loopback
 from ._default_session import replace_default_session
 from ._display import format_time
@@ -63,7 +64,7 @@ class Backend:
         """Sandbox only: sign up through a login link and approve; returns the redirected URL."""
         from .sandbox import follow_login_link
 
-        return follow_login_link(link)
+        return follow_login_link(sandbox_url(link, self.base_url))
 
     def describe(self) -> str:
         if self.kind == "zapier":

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from ._browser_links import browser_url
 from ._config import is_loopback
 from ._display import LINK_STYLE, format_time, html_with_links
 from ._errors import ZapierError
@@ -208,7 +209,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             )
         base_url = self.session.base_url
         if is_loopback(urlsplit(base_url).hostname or ""):
-            home = html.escape(base_url, quote=True)
+            home = html.escape(browser_url(base_url, base_url), quote=True)
             return (
                 f"{prefix} the local sandbox's API key: <code>scripts/demo.sh</code> printed it, "
                 f'and <a href="{home}/" target="_blank" rel="noopener noreferrer" '
