@@ -34,6 +34,11 @@ _NOT_LOGGED_IN = (
     "Not logged in yet: log in with the widget above (%zapier_login), then run this cell "
     "again. To make Run All wait for the login, use %zapier_login --wait."
 )
+_NOT_REPORTED_YET = (
+    ". This answer waits for the notebook's browser: its report comes with the login "
+    "widget (%zapier_login) once the cells before have run, so under Run All run this "
+    "cell again after the widget shows"
+)
 
 
 @contextlib.contextmanager
@@ -161,9 +166,14 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_redirect_uri(self, line: str) -> RedirectAdvice:
         """The OAuth redirect URI to register for where this notebook runs, and why."""
-        from ._redirect import redirect_uri
+        from ._redirect import last_environment, redirect_uri
 
-        return redirect_uri()
+        advice = redirect_uri()
+        if last_environment() is None and getattr(self.shell, "kernel", None) is not None:
+            # A notebook's browser reports through the login widget, whose message the
+            # kernel reads only between cells: under Run All, after this cell has run.
+            advice = dataclasses.replace(advice, where=advice.where + _NOT_REPORTED_YET)
+        return advice
 
     # -- AI Actions -------------------------------------------------------------------
 
