@@ -244,6 +244,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             self.signup_link = widgets.HTML().add_class("zapier-nb-signup-link")
             for field in (self.first_name, self.last_name, self.email):
                 field.observe(lambda _: setattr(self.signup_message, "value", ""), "value")
+                field.on_msg(self._enter_in_signup_field)
             self.signup_form = widgets.VBox(
                 [self.first_name, self.last_name, self.email, self.signup_button,
                  self.signup_message, self.signup_link]
@@ -324,6 +325,11 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             self._key_owner = result.email
         field.say("")
         self._render()
+
+    def _enter_in_signup_field(self, _: Any, content: Any, __: Any) -> None:
+        """Enter in a sign-up field asks for the link, as in the key and code fields."""
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self._get_signup_link()
 
     def _get_signup_link(self) -> None:
         email = self.email.value.strip()
