@@ -95,7 +95,10 @@ class Backend:
         return self.describe()
 
     def _repr_html_(self) -> str:
-        return f'<div class="zapier-nb-backend">&#9432; {html.escape(self.describe())}</div>'
+        # A bar, not a glyph: an "information" sign is an empty box in many Linux fonts.
+        style = "border-left:3px solid #ff4f00;padding-left:.6em"
+        text = html.escape(self.describe())
+        return f'<div class="zapier-nb-backend" style="{style}">{text}</div>'
 
 
 def _has_credentials(settings: Settings, needs: Needs) -> bool:
