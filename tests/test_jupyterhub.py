@@ -224,7 +224,7 @@ def test_what_the_hubs_log_shows_of_the_code_and_why_that_is_harmless(
         # JupyterHub scrubs code and state from the request's own query, but not from the
         # `next=` of its redirect to the spawn page (as of JupyterHub 6.1); the single-user
         # server (jupyter_server) scrubs them everywhere.
-        assert lines, "JupyterHub now hides the code: update the README's note"
+        assert lines, "JupyterHub now hides the code: update docs/redirect-capture.md"
         assert all(" JupyterHub log:" in line for line in lines), lines
         assert all("next=%2Fuser%2F" in line and f"%3Fcode%3D{code}%26" in line for line in lines)
     redirect_uri = hub_sandbox.redirect_uris[0]

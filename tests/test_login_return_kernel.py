@@ -175,6 +175,8 @@ def test_the_redirect_uri_magic_uses_what_the_browser_reported(
     k = kernel()
     before = k.run("%zapier_redirect_uri").data("text/plain")
     assert "http://127.0.0.1/zapier-nb/callback" in before
+    # Under Run All the browser has not reported yet: the answer says it waits for it.
+    assert "This answer waits for the notebook's browser" in before
     k.send_custom(
         k.find("zapier-nb-login-link"),
         {
@@ -189,6 +191,7 @@ def test_the_redirect_uri_magic_uses_what_the_browser_reported(
     after = k.run("%zapier_redirect_uri")
     assert "https://hub.example.org/hub/user-redirect/zapier-nb/callback" in after.data("text/html")
     assert "JupyterHub" in after.data("text/plain")
+    assert "waits for the notebook's browser" not in after.data("text/plain")
     reply = k.run("import zapier_nb; print(zapier_nb.redirect_uri())")
     assert reply.stdout.strip() == "https://hub.example.org/hub/user-redirect/zapier-nb/callback"
 

@@ -225,3 +225,24 @@ def test_errors_show_where_users_import_them_from() -> None:
         for name in zapier_nb.__all__
         if name.endswith("Error")
     )
+
+
+def test_every_documented_submodule_is_an_attribute_after_a_plain_import() -> None:
+    code = (
+        "import sys, zapier_nb\n"
+        "loaded = [m for m in ('zapier_nb.widgets', 'zapier_nb.magics', 'zapier_nb.sandbox', "
+        "'zapier_nb.tutorial', 'IPython') if m in sys.modules]\n"
+        "print(loaded)\n"
+        "print(zapier_nb.widgets.ActionRunner.__name__, zapier_nb.widgets.LoginWidget.__name__)\n"
+        "print(zapier_nb.sandbox.Sandbox.__name__, zapier_nb.tutorial.setup.__name__)\n"
+        "print(zapier_nb.magics.ZapierMagics.__name__)\n"
+        "print(sorted({'widgets', 'magics', 'sandbox', 'tutorial'} - set(dir(zapier_nb))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "ActionRunner LoginWidget",
+        "Sandbox setup",
+        "ZapierMagics",
+        "[]",
+    ]

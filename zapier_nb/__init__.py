@@ -4,8 +4,9 @@
 (`zapier_nb.sandbox`) serves the API locally for tutorials and tests.
 
 Only the error classes load with the package; `Session` and the models (and with
-them httpx2 and pydantic) load on first use, so `import zapier_nb` and
-`%load_ext zapier_nb` stay quick.
+them httpx2 and pydantic) load on first use, and so do the submodules
+(`zapier_nb.widgets`, `zapier_nb.magics`, `zapier_nb.sandbox`, `zapier_nb.tutorial`),
+so `import zapier_nb` and `%load_ext zapier_nb` stay quick.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from ._interactive import provide_interactive_login, provide_progress_bar
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from . import magics as magics
+    from . import sandbox as sandbox
+    from . import tutorial as tutorial
+    from . import widgets as widgets
     from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
     from ._login_ui import login
@@ -67,8 +72,13 @@ _LAZY = {
     "redirect_uri": "._redirect",
 }
 
+# Submodules a user may reach as attributes after a plain `import zapier_nb`.
+_SUBMODULES = frozenset({"magics", "pytest_plugin", "sandbox", "tutorial", "widgets"})
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'zapier_nb' has no attribute {name!r}")
@@ -78,7 +88,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
 
 
 def _interactive_login(target: Any, *, wait: bool = False) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from . import _account, _actions
 from ._auth import ApiKeyAuth, SessionAuth
+from ._browser_links import browser_url
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
@@ -420,7 +421,7 @@ class Session:
         call = _account.login_link_call(
             self.base_url, url, first_name=first_name, last_name=last_name, email=email
         )
-        return self._send(call, auth=None)
+        return browser_url(self._send(call, auth=None), self.base_url)
 
     def list_actions(self) -> ActionList:
         """`GET /api/v2/ai-actions/`: the stored actions (a list) and `configuration_link`."""

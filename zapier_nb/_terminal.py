@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._browser_links import browser_url
 from ._errors import LoginError, ZapierError
 from ._login import LoginAnswer
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
@@ -39,7 +40,7 @@ def prompt_login(
         if is_loopback_redirect(registered):
             _listen_or_paste(session, registered, ask=ask, say=say)
         else:
-            _paste(session, session.begin_login(), ask=ask, say=say)
+            _paste(session, ask=ask, say=say)
     else:
         session.use_api_key(ask_secret("Zapier AI Actions API key (input hidden): "))
     result = session.check()
@@ -47,14 +48,18 @@ def prompt_login(
     return result
 
 
-def _paste(
-    session: Session, url: str, *, ask: Callable[[str], str], say: Callable[[str], None]
-) -> None:
-    say(
-        "Open this address, approve, then paste the code or the whole address you land on:"
-        f"\n\n    {url}\n"
-    )
+def _paste(session: Session, *, ask: Callable[[str], str], say: Callable[[str], None]) -> None:
+    """Print the consent URL and read answers; an attempt that ended (a denial pasted
+    back, say) is followed by a new one, whose URL is printed in turn."""
+    shown = None
     for attempt in range(1, _ATTEMPTS + 1):
+        url = session.pending_login_url or session.begin_login()
+        if url != shown:
+            say(
+                "Open this address, approve, then paste the code or the whole address you "
+                f"land on:\n\n    {browser_url(url, session.base_url)}\n"
+            )
+            shown = url
         try:
             session.submit_answer(LoginAnswer.from_paste(ask("Code or address: ")))
             return

@@ -20,6 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
+from ._browser_links import browser_url
 from ._errors import LoginRequiredError, ZapierError
 
 if TYPE_CHECKING:
@@ -47,6 +48,13 @@ def _not_logged_in() -> str:
 
     shown = widgets is not None and widgets.shown_for(get_session())
     return _LOG_IN_ABOVE if shown else _LOG_IN
+
+
+_NOT_REPORTED_YET = (
+    ". This answer waits for the notebook's browser: its report comes with the login "
+    "widget (%zapier_login) once the cells before have run, so under Run All run this "
+    "cell again after the widget shows"
+)
 
 
 @contextlib.contextmanager
@@ -173,9 +181,14 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_redirect_uri(self, line: str) -> RedirectAdvice:
         """The OAuth redirect URI to register for where this notebook runs, and why."""
-        from ._redirect import redirect_uri
+        from ._redirect import last_environment, redirect_uri
 
-        return redirect_uri()
+        advice = redirect_uri()
+        if last_environment() is None and getattr(self.shell, "kernel", None) is not None:
+            # A notebook's browser reports through the login widget, whose message the
+            # kernel reads only between cells: under Run All, after this cell has run.
+            advice = dataclasses.replace(advice, where=advice.where + _NOT_REPORTED_YET)
+        return advice
 
     # -- AI Actions -------------------------------------------------------------------
 
@@ -192,12 +205,10 @@ class ZapierMagics(Magics, Configurable):
         with _as_usage_errors():
             actions = session.list_actions()
         words = line.casefold().split()
-        if not words:
-            return actions
         kept = [
             a for a in actions if all(w in f"{a.description} {a.key}".casefold() for w in words)
         ]
-        return ActionList(kept, actions.configuration_link)
+        return ActionList(kept, browser_url(actions.configuration_link, session.base_url))
 
     @magic_arguments()
     @argument("action", help="The action: its id, app/action, or words of its description.")

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from ._browser_links import browser_url
 from ._config import is_loopback
 from ._display import LINK_STYLE, format_time, html_with_links
 from ._errors import ZapierError
@@ -211,7 +212,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             )
         base_url = self.session.base_url
         if is_loopback(urlsplit(base_url).hostname or ""):
-            home = html.escape(base_url, quote=True)
+            home = html.escape(browser_url(base_url, base_url), quote=True)
             return (
                 f"{prefix} the local sandbox's API key: <code>scripts/demo.sh</code> printed it, "
                 f'and <a href="{home}/" target="_blank" rel="noopener noreferrer" '
@@ -246,6 +247,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             self.signup_link = widgets.HTML().add_class("zapier-nb-signup-link")
             for field in (self.first_name, self.last_name, self.email):
                 field.observe(lambda _: setattr(self.signup_message, "value", ""), "value")
+                field.on_msg(self._enter_in_signup_field)
             self.signup_form = widgets.VBox(
                 [self.first_name, self.last_name, self.email, self.signup_button,
                  self.signup_message, self.signup_link]
@@ -330,6 +332,11 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             self._key_owner = result.email
         field.say("")
         self._render()
+
+    def _enter_in_signup_field(self, _: Any, content: Any, __: Any) -> None:
+        """Enter in a sign-up field asks for the link, as in the key and code fields."""
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self._get_signup_link()
 
     def _get_signup_link(self) -> None:
         email = self.email.value.strip()
