@@ -66,6 +66,7 @@ _STALE_STYLE = """<style>
 .jupyter-widgets-disconnected .zapier-nb-stale { display: block; font-style: italic; }
 .zapier-nb-login.jupyter-widgets-disconnected > :not(.zapier-nb-status):not(.zapier-nb-header) {
   display: none; }
+.zapier-nb-login .jupyter-widgets-disconnected::before { content: none; }
 </style>"""
 _STALE_TEXT = (
     "This login widget is not connected to a kernel any more (the kernel restarted, or the "
