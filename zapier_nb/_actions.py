@@ -27,6 +27,7 @@ from ._errors import (
     error_for_status,
 )
 from ._http import Call, SecretSource, httpx, json_or_none, retry_after_seconds, scrubbed_json
+from ._paths import ACTIONS_PATH, RATE_PATH
 from ._redact import printable
 
 if TYPE_CHECKING:
@@ -34,9 +35,7 @@ if TYPE_CHECKING:
     from ._results import ActionList, ActionResult
 
 __all__ = [
-    "ACTIONS_PATH",
     "ID_PATTERN",
-    "RATE_PATH",
     "create_call",
     "delete_call",
     "get_call",
@@ -49,8 +48,6 @@ __all__ = [
     "update_call",
 ]
 
-ACTIONS_PATH = "/api/v2/ai-actions/"
-RATE_PATH = "/api/v2/execute/log/{execution_log_id}/rate/"
 # The API's ids (stored actions and execution logs) are ULIDs: 26 capitals and digits.
 ID_PATTERN = re.compile(r"[0-9A-Z]{26}")
 _REFUSALS = (400, 412, 422)

@@ -15,10 +15,10 @@ import os
 from urllib.parse import urlsplit
 
 from ._config import is_loopback
+from ._paths import SANDBOX_ROUTE
 
 __all__ = ["browser_url", "sandbox_url"]
 
-PROXY_ROUTE = "zapier-nb/sandbox"  # the server extension's route, under its base_url
 _PROXY_SWITCH = "ZAPIER_NB_SANDBOX_PROXY"
 
 
@@ -35,7 +35,7 @@ def sandbox_url(url: str, sandbox_base: str) -> str:
     """The inverse: a link shown through the proxy, as the kernel reaches the sandbox."""
     base = sandbox_base.rstrip("/")
     path = urlsplit(url).path
-    marker = "/" + PROXY_ROUTE
+    marker = "/" + SANDBOX_ROUTE
     if url.startswith(base) or marker not in path:
         return url
     rest = url[url.index(marker) + len(marker) :]
@@ -55,7 +55,7 @@ def _proxy_for(base: str) -> str | None:
         return (reported.origin or "") + reported.sandbox_proxy.rstrip("/")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
     if prefix and _fronted_by_the_server(base):
-        return prefix.rstrip("/") + "/" + PROXY_ROUTE
+        return prefix.rstrip("/") + "/" + SANDBOX_ROUTE
     return None
 
 

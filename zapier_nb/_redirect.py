@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ._config import is_loopback
 from ._loopback import is_loopback_redirect
-from ._paths import CALLBACK_ROUTE, LOOPBACK_CALLBACK_PATH
+from ._paths import CALLBACK_ROUTE, LOOPBACK_CALLBACK_PATH, SANDBOX_CALLBACK_PATH
 from ._tables import pairs_html, pairs_text
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 
 LOOPBACK_URI = f"http://127.0.0.1{LOOPBACK_CALLBACK_PATH}"
 FIXED_PORT_URI = f"http://127.0.0.1:8020{LOOPBACK_CALLBACK_PATH}"
-SANDBOX_CALLBACK_PATH = "/sandbox/callback/"
 
 CaptureMode = Literal["extension", "sandbox-proxy", "loopback", "paste"]
 

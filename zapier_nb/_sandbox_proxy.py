@@ -31,16 +31,15 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ._config import is_loopback
+from ._paths import SANDBOX_ROUTE
 
 __all__ = [
     "SANDBOX_PROXY_ENV",
-    "SANDBOX_ROUTE",
     "SandboxProxyHandler",
     "sandbox_handlers",
     "sandbox_to_front",
 ]
 
-SANDBOX_ROUTE = "zapier-nb/sandbox"
 SANDBOX_PROXY_ENV = "ZAPIER_NB_SANDBOX_PROXY"
 
 _FORM_START = re.compile(r"<form\b[^>]*>", re.IGNORECASE)

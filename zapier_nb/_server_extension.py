@@ -25,12 +25,10 @@ from tornado import web
 
 from . import __version__
 from ._callback_page import CONTENT_SECURITY_POLICY, PAGE, PAGE_HEADERS
-from ._paths import CALLBACK_ROUTE
-from ._sandbox_proxy import SANDBOX_ROUTE, sandbox_handlers, sandbox_to_front
+from ._paths import CALLBACK_ROUTE, PING_ROUTE, SANDBOX_ROUTE
+from ._sandbox_proxy import sandbox_handlers, sandbox_to_front
 
 __all__ = ["CALLBACK_ROUTE", "PING_ROUTE", "SANDBOX_ROUTE", "load_jupyter_server_extension"]
-
-PING_ROUTE = "zapier-nb/ping"
 
 
 class CallbackHandler(JupyterHandler):
