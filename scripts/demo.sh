@@ -14,6 +14,13 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ZAPIER_NB_AUTOPILOT="${ZAPIER_NB_AUTOPILOT:-0}"
 export ZAPIER_NB_STATE_DIR="${ZAPIER_NB_STATE_DIR:-$PWD/.venv/zapier_nb}"
 export ZAPIER_NB_DEMO_NOTEBOOK=01-quick-start-api-key.ipynb
+# No "get notified about Jupyter news?" prompt over the tutorials: a default of this
+# .venv's JupyterLab only, which the user's own settings still override.
+overrides=.venv/share/jupyter/lab/settings/overrides.json
+if [ ! -e "$overrides" ]; then
+  mkdir -p "$(dirname "$overrides")"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' >"$overrides"
+fi
 root=()
 [ "$(id -u)" = 0 ] && root=(--allow-root)
 # answer_yes: a server that does get a SIGINT at a terminal stops at once instead of
