@@ -34,6 +34,7 @@ from ._errors import (
     SessionExpiredError,
     StateMismatchError,
     TokenCacheError,
+    ToolError,
     ZapierError,
 )
 from ._version import __version__ as __version__
@@ -41,6 +42,8 @@ from ._version import __version__ as __version__
 if TYPE_CHECKING:
     from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
+    from ._mcp_results import ToolInfo, ToolList, ToolResult, ToolRunResult, ToolRunRow
+    from ._mcp_session import MCPSession
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
     from ._redirect import RedirectAdvice, redirect_uri
     from ._results import ActionList, ActionResult, RunManyResult, RunRow
@@ -53,6 +56,7 @@ _LAZY = {
     "AiAction": "._action_models",
     "CheckAuthResponse": "._models",
     "LoginLinkResponse": "._models",
+    "MCPSession": "._mcp_session",
     "ParamConstraint": "._action_models",
     "RedirectAdvice": "._redirect",
     "RunManyResult": "._results",
@@ -60,6 +64,11 @@ _LAZY = {
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
+    "ToolInfo": "._mcp_results",
+    "ToolList": "._mcp_results",
+    "ToolResult": "._mcp_results",
+    "ToolRunResult": "._mcp_results",
+    "ToolRunRow": "._mcp_results",
     "get_session": "._default_session",
     "redirect_uri": "._redirect",
 }
@@ -108,6 +117,7 @@ __all__ = [
     "LoginError",
     "LoginLinkResponse",
     "LoginRequiredError",
+    "MCPSession",
     "OAuthError",
     "ParamConstraint",
     "PermissionDeniedError",
@@ -123,6 +133,12 @@ __all__ = [
     "TokenCacheError",
     "TokenInfo",
     "TokenResponse",
+    "ToolError",
+    "ToolInfo",
+    "ToolList",
+    "ToolResult",
+    "ToolRunResult",
+    "ToolRunRow",
     "ZapierError",
     "get_session",
     "redirect_uri",

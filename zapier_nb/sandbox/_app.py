@@ -94,6 +94,7 @@ def create_app(state: SandboxState) -> Starlette:
     for path in dict.fromkeys(path for path, _, _ in table):
         app_routes.append(Route(path.rstrip("/"), _append_slash(path)))
     app_routes += action_routes(state, routes._fault)
+    app_routes += _mcp_routes(state, routes._fault)
     act_first = Middleware(
         ActFirstFaults,
         respond=_fault_response,
@@ -106,6 +107,17 @@ def create_app(state: SandboxState) -> Starlette:
         # The guard first: an unknown Host or an oversized body reaches nothing else.
         middleware=[Middleware(RequestGuard, state=state), act_first],
     )
+
+
+def _mcp_routes(
+    state: SandboxState, take_fault: Callable[[str], Awaitable[Response | None]]
+) -> list[Any]:
+    """The MCP server and its pages (`_mcp_app`), when the MCP SDK (extra `mcp`) is installed."""
+    try:
+        from ._mcp_app import mcp_routes
+    except ImportError:
+        return []
+    return mcp_routes(state, take_fault)
 
 
 def _append_slash(path: str) -> Endpoint:
@@ -137,6 +149,7 @@ class _Routes:
             client_id=state.clients()[0].client_id,
             redirect_uri=state.callback_uri,
             users=state.users(),
+            mcp_token=state.mcp.home_token(),
         )
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
