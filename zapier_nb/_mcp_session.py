@@ -70,8 +70,9 @@ class MCPSession:
         timeout: float = DEFAULT_MCP_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
-        secret = _secret(token)
+        self._token = _secret(token)
         del token  # from here on, only the masked wrapper: no traceback shows the value
+        self._url = ""
         install_log_redaction()
         require_sdk()
         self._url = normalize_mcp_url(url or DEFAULT_MCP_URL)
@@ -83,8 +84,7 @@ class MCPSession:
             raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
         self._timeout = float(timeout)
         self._max_retries = max_retries
-        self._token = secret
-        self._auth: httpx.Auth | None = None if secret is None else TokenAuth(secret)
+        self._auth: httpx.Auth | None = None if self._token is None else TokenAuth(self._token)
         self._loop = LoopThread("zapier-nb-mcp")
         self._connection: Connection | None = None
 

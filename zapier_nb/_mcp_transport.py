@@ -37,7 +37,7 @@ class Exchange:
     """What happened on the wire for one MCP call (its last HTTP request)."""
 
     status: int | None = None
-    body: Any = None
+    body: Any = field(default=None, repr=False)  # may echo what was sent: never shown
     retry_after: float | None = None
     error: httpx.TransportError | None = field(default=None, repr=False)
 
