@@ -53,7 +53,8 @@ def test_tools_and_a_call_from_the_environment(kernel: Kernel, sandbox: Sandbox)
     assert call.errors == []
     assert "Hello there" in call.data("text/html")
     cell = k.run(
-        '%%zapier_call google_sheets_lookup_spreadsheet_row\n{"instructions": "find SO-1002 in orders"}'
+        "%%zapier_call google_sheets_lookup_spreadsheet_row\n"
+        '{"instructions": "find SO-1002 in orders"}'
     )
     assert "Compiler handbook" in cell.data("text/plain")
     assert sandbox.mcp.execution_count() == 2
@@ -120,4 +121,4 @@ def test_the_sync_api_and_run_many_in_a_kernel(kernel: Kernel, sandbox: Sandbox)
     bar = k.find("zapier-nb-progress")
     assert k.widgets[bar] is not None
     assert sandbox.mcp.execution_count() == 12
-    assert_no_secrets(everything(reply) + [str(k.widgets)], sandbox)
+    assert_no_secrets([*everything(reply), str(k.widgets)], sandbox)
