@@ -262,7 +262,9 @@ class ToolResult:
         parts = [
             f'<div class="zapier-nb-mcp-result"><strong>{html.escape(self._caption())}</strong>'
         ]
-        if self.tabular:
+        if self.tabular and not self.records:
+            parts.append("<p>No records.</p>")
+        elif self.tabular:
             headers, rows = self._grid()
             parts.append(html_grid(headers, rows, caption="results", noun="records"))
         for block in self.content:
@@ -287,7 +289,9 @@ class ToolResult:
 
     def __repr__(self) -> str:
         lines = [self._caption()]
-        if self.tabular:
+        if self.tabular and not self.records:
+            lines.append("No records.")
+        elif self.tabular:
             headers, rows = self._grid()
             lines.append(text_grid(headers, rows, caption="results", noun="records"))
         for block in self.content:

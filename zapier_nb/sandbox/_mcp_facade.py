@@ -38,6 +38,17 @@ class SandboxMCP:
         return self._state.base_url + MCP_PATH
 
     @property
+    def served(self) -> bool:
+        """Whether the sandbox serves MCP (the MCP SDK, extra `mcp`, is installed)."""
+        return self._mcp.served
+
+    def settings(self) -> dict[str, str]:
+        """`ZAPIER_MCP_URL` and `ZAPIER_MCP_TOKEN` for `MCPSession.from_env()` (none unserved)."""
+        if not self.served:
+            return {}
+        return {"ZAPIER_MCP_URL": self.url, "ZAPIER_MCP_TOKEN": self.token}
+
+    @property
     def token(self) -> str:
         """The connection token shown on the home page (restored by `Sandbox.reset()`)."""
         return self._mcp.default_token
