@@ -47,6 +47,9 @@ class Connection:
         return f"<Connection {self.url} {'open' if self._session is not None else 'closed'}>"
 
     async def _open(self) -> ClientSession:
+        session, holder = self._session, self._holder
+        if session is not None and holder is not None and not holder.done():
+            return session  # the common case, without the lock
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
