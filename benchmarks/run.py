@@ -1,4 +1,5 @@
-"""Benchmarks of zapier_nb: import cost, per-call overhead, refresh under contention, AI Actions.
+"""Benchmarks of zapier_nb: import cost, per-call overhead, refresh under contention, AI Actions,
+Zapier MCP.
 
     .venv/bin/python benchmarks/run.py [--quick] [--markdown PATH] [--json PATH]
 
@@ -24,6 +25,7 @@ from typing import Any
 import bench_actions
 import bench_calls
 import bench_import
+import bench_mcp
 import bench_refresh
 import httpx2
 import pydantic
@@ -31,7 +33,7 @@ from report import Row, render_markdown, render_text
 
 import zapier_nb
 
-PARTS = ("import", "calls", "refresh", "actions")
+PARTS = ("import", "calls", "refresh", "actions", "mcp")
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Plan:
     refresh_callers: tuple[int, ...]
     clock_ttl: float
     actions: bench_actions.Settings
+    mcp: bench_mcp.Settings
 
 
 FULL = Plan(
@@ -66,6 +69,16 @@ FULL = Plan(
         burst=50,
         expired_callers=100,
     ),
+    mcp=bench_mcp.Settings(
+        rounds=40,
+        batch=25,
+        warmup=50,
+        tools=1000,
+        table_repeats=10,
+        many_inputs=1000,
+        many_latency=0.05,
+        many_concurrency=16,
+    ),
 )
 QUICK = Plan(
     import_runs=5,
@@ -86,6 +99,16 @@ QUICK = Plan(
         many_concurrency=16,
         burst=8,
         expired_callers=20,
+    ),
+    mcp=bench_mcp.Settings(
+        rounds=6,
+        batch=10,
+        warmup=10,
+        tools=300,
+        table_repeats=2,
+        many_inputs=32,
+        many_latency=0.02,
+        many_concurrency=16,
     ),
 )
 
@@ -154,7 +177,9 @@ def _notes(parts: Sequence[str], plan: Plan, extra: Sequence[str]) -> list[str]:
             f"burst is {a.burst} answers with Retry-After 0.2 s; expired token: "
             f"{a.expired_callers} asyncio tasks after expire_access_tokens()."
         )
-    if "calls" in parts or "refresh" in parts or "actions" in parts:
+    if "mcp" in parts:
+        notes.append(bench_mcp.note(plan.mcp))
+    if "calls" in parts or "refresh" in parts or "actions" in parts or "mcp" in parts:
         notes.append("sandbox: served from a child process, so it does not share the GIL.")
     return notes + list(extra)
 
@@ -190,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "actions" in parts:
         log("AI Actions ...")
         rows += bench_actions.measure(plan.actions, log)
+    if "mcp" in parts:
+        log("Zapier MCP ...")
+        rows += bench_mcp.measure(plan.mcp, log)
     elapsed = time.perf_counter() - started
 
     plan_name = "quick" if args.quick else "full"

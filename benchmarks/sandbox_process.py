@@ -74,6 +74,14 @@ def _serve(conn: Connection, token_ttl: float) -> None:
                 elif command == "reset":
                     sb.reset()
                     result = None
+                elif command == "mcp":  # Sandbox.mcp: call a method, or set an attribute
+                    name, *values = args
+                    found = getattr(sb.mcp, name)
+                    if callable(found):
+                        result = found(*values)
+                    else:
+                        setattr(sb.mcp, name, values[0])
+                        result = None
                 else:
                     raise ValueError(f"unknown command {command!r}")
             except Exception as exc:
@@ -170,6 +178,10 @@ class SandboxProcess:
 
     def reset(self) -> None:
         self._call("reset")
+
+    def mcp(self, name: str, *values: Any) -> Any:
+        """`Sandbox.mcp`'s method `name(*values)`, or set its attribute `name` to a value."""
+        return self._call("mcp", name, *values)
 
     def stop(self) -> None:
         conn, process = self._conn, self._process

@@ -174,3 +174,22 @@ def test_the_actions_table_is_capped_with_a_count_line(quick_run: QuickRun) -> N
     assert table["listed"] == table["actions"]
     assert 0 < table["rows_shown"] < table["listed"]
     assert table["count_line"] is True
+
+
+def test_mcp_is_measured_and_every_call_runs_exactly_once(quick_run: QuickRun) -> None:
+    rows = quick_run.rows("mcp")
+    kinds = [row["detail"]["kind"] for row in rows]
+    assert kinds.count("per_call") == 2
+    for row in rows:
+        if row["detail"]["kind"] == "per_call":
+            assert row["median_s"] > 0
+            assert row["baseline_median_s"] > 0
+    [tools] = [row["detail"] for row in rows if row["detail"]["kind"] == "tools"][:1]
+    assert tools["rows_shown"] < tools["tools"]
+    assert tools["count_line"] is True
+    runs = [row["detail"] for row in rows if row["detail"]["kind"] == "run_many"]
+    assert [run["name"] for run in runs] == ["sequential", "concurrency 16"]
+    for run in runs:
+        assert run["executions"] == run["inputs"]
+        assert run["duplicates"] == 0
+        assert run["statuses"] == {"success": run["inputs"]}

@@ -92,6 +92,7 @@ def sandbox_env(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
         "ZAPIER_REDIRECT_URI": sandbox.redirect_uri,
         "ZAPIER_NB_TOKEN_CACHE": "read_write",
         "ZAPIER_NB_CACHE_DIR": str(tokens),
+        **sandbox.mcp.settings(),
     }
 
 
@@ -153,6 +154,17 @@ EXPECTED = {
         "HTTP 422 - params has an unknown input 'colour'",
         "matches 2 actions",
         "rated success run",
+    ],
+    "07-zapier-mcp.ipynb": [
+        "MCPSession(auth='token'",
+        "spreadsheet, lookup_column, lookup_value",
+        "Analytical Engine manual",
+        "Export your data as CSV",
+        "tool error -> Missing to",
+        "3 inputs in",
+        "1 error, 2 success",
+        "Your order is processing",
+        "[1, 1]",
     ],
     "05-quick-account-creation.ipynb": [
         "/sandbox/sign-up/",

@@ -28,6 +28,7 @@ EXPECTED_PUBLIC_NAMES = [
     "LoginError",
     "LoginLinkResponse",
     "LoginRequiredError",
+    "MCPSession",
     "OAuthError",
     "ParamConstraint",
     "PermissionDeniedError",
@@ -43,6 +44,12 @@ EXPECTED_PUBLIC_NAMES = [
     "TokenCacheError",
     "TokenInfo",
     "TokenResponse",
+    "ToolError",
+    "ToolInfo",
+    "ToolList",
+    "ToolResult",
+    "ToolRunResult",
+    "ToolRunRow",
     "ZapierError",
     "get_session",
     "login",
@@ -83,6 +90,16 @@ def test_session_has_the_ai_actions_methods_and_their_async_twins() -> None:
         assert inspect.iscoroutinefunction(getattr(zapier_nb.Session, f"a{name}")), name
 
 
+def test_mcp_session_has_the_documented_methods_and_their_async_twins() -> None:
+    session = zapier_nb.MCPSession
+    assert inspect.ismethod(session.from_env)
+    for name in ("list_tools", "call_tool", "run_many", "close"):
+        assert inspect.isfunction(getattr(session, name)), name
+        assert inspect.iscoroutinefunction(getattr(session, f"a{name}")), name
+    for name in ("__enter__", "__exit__", "__aenter__", "__aexit__"):
+        assert hasattr(session, name), name
+
+
 def test_the_runner_widget_is_exported_from_widgets() -> None:
     from zapier_nb.widgets import ActionRunner
 
@@ -92,7 +109,7 @@ def test_the_runner_widget_is_exported_from_widgets() -> None:
 def test_import_does_not_pull_in_notebook_or_server_libraries() -> None:
     code = (
         "import sys, zapier_nb; "
-        "bad = [m for m in ('IPython', 'ipywidgets', 'starlette', 'uvicorn', 'httpx') "
+        "bad = [m for m in ('IPython', 'ipywidgets', 'starlette', 'uvicorn', 'httpx', 'mcp') "
         "if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -141,6 +158,7 @@ def test_no_module_of_the_package_imports_itself_back_when_loaded() -> None:
 def test_the_core_loads_no_notebook_layer() -> None:
     package = Path(zapier_nb.__file__).parent
     ui = {"_display", "widgets", "magics", "_login_ui", "_terminal", "_secret_field", "tutorial"}
+    ui |= {"_mcp_magics"}
     core = {path.stem for path in package.glob("_*.py")} - ui - {"__init__"}
     for name in sorted(core):
         assert not _module_imports(package / f"{name}.py") & ui, name

@@ -35,6 +35,7 @@ from ._errors import (
     SessionExpiredError,
     StateMismatchError,
     TokenCacheError,
+    ToolError,
     ZapierError,
 )
 from ._interactive import provide_interactive_login, provide_progress_bar
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from ._action_models import AiAction, ParamConstraint
     from ._default_session import get_session
     from ._login_ui import login
+    from ._mcp_results import ToolInfo, ToolList, ToolResult, ToolRunResult, ToolRunRow
+    from ._mcp_session import MCPSession
     from ._models import CheckAuthResponse, LoginLinkResponse, TokenInfo, TokenResponse
     from ._redirect import RedirectAdvice, redirect_uri
     from ._results import ActionList, ActionResult, RunManyResult, RunRow
@@ -60,6 +63,7 @@ _LAZY = {
     "AiAction": "._action_models",
     "CheckAuthResponse": "._models",
     "LoginLinkResponse": "._models",
+    "MCPSession": "._mcp_session",
     "ParamConstraint": "._action_models",
     "RedirectAdvice": "._redirect",
     "RunManyResult": "._results",
@@ -67,6 +71,11 @@ _LAZY = {
     "Session": "._session",
     "TokenInfo": "._models",
     "TokenResponse": "._models",
+    "ToolInfo": "._mcp_results",
+    "ToolList": "._mcp_results",
+    "ToolResult": "._mcp_results",
+    "ToolRunResult": "._mcp_results",
+    "ToolRunRow": "._mcp_results",
     "get_session": "._default_session",
     "login": "._login_ui",
     "redirect_uri": "._redirect",
@@ -138,6 +147,7 @@ __all__ = [
     "LoginError",
     "LoginLinkResponse",
     "LoginRequiredError",
+    "MCPSession",
     "OAuthError",
     "ParamConstraint",
     "PermissionDeniedError",
@@ -153,6 +163,12 @@ __all__ = [
     "TokenCacheError",
     "TokenInfo",
     "TokenResponse",
+    "ToolError",
+    "ToolInfo",
+    "ToolList",
+    "ToolResult",
+    "ToolRunResult",
+    "ToolRunRow",
     "ZapierError",
     "get_session",
     "login",

@@ -20,6 +20,7 @@
     │   ├── ActionRequestError (400, 412, 422 from AI Actions)
     │   ├── RateLimitError (429)
     │   └── ServerError (5xx)
+    ├── ToolError ····················· an MCP tool answered isError
     ├── ResponseValidationError
     └── APIConnectionError
         └── APITimeoutError
@@ -60,6 +61,7 @@ __all__ = [
     "SessionExpiredError",
     "StateMismatchError",
     "TokenCacheError",
+    "ToolError",
     "ZapierError",
 ]
 
@@ -179,6 +181,19 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """The server failed (HTTP 5xx) on every attempt."""
+
+
+class ToolError(ZapierError):
+    """An MCP tool ran and reported an error (`isError`). `text` is what the tool said."""
+
+    def __init__(self, message: str, *, tool: str, text: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.text = text
+
+    def scrub_secrets(self, secrets: list[str | None]) -> None:
+        super().scrub_secrets(secrets)
+        self.text = scrub(self.text, secrets)
 
 
 class ResponseValidationError(ZapierError):

@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,7 +43,14 @@ from ._interactive import Progress, progress_bar
 from ._results import ActionResult, RunManyResult, RunRow
 from ._tables import cell_text
 
-__all__ = ["DEFAULT_CONCURRENCY", "ActionSession", "arun_many", "run_many"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ActionSession",
+    "Outcome",
+    "arun_many",
+    "run_ending",
+    "run_many",
+]
 
 logger = logging.getLogger("zapier_nb")
 
@@ -340,11 +347,22 @@ class _Tally:
         )
         stopped = interrupted or run.fatal is not None
         ok = not stopped and self.failed == 0
-        self.progress.close(_ending(outcome, stopped), outcome.summary(), ok=ok)
+        self.progress.close(run_ending(outcome, stopped), outcome.summary(), ok=ok)
         return outcome
 
 
-def _ending(outcome: RunManyResult, stopped: bool) -> str:
+class Outcome(Protocol):
+    """What a finished run gives: its rows, each with a status, and how many did not run."""
+
+    @property
+    def not_run(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+def run_ending(outcome: Outcome, stopped: bool) -> str:
     """What happened, in a few words: "Done: 5 ran, 1 failed" or "Stopped: 3 did not run"."""
     if stopped:
         return f"Stopped: {outcome.not_run} did not run"

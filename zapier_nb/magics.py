@@ -275,6 +275,9 @@ def _run_params(pairs: list[str]) -> dict[str, str]:
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext zapier_nb` registers the magics."""
     ipython.register_magics(ZapierMagics(ipython))
+    from ._mcp_magics import MCPMagics  # %zapier_mcp, %zapier_tools, %zapier_call
+
+    ipython.register_magics(MCPMagics(ipython))
     _install_short_errors(ipython)
 
 

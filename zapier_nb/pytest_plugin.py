@@ -9,6 +9,10 @@ loopback port; each test gets it reset::
                                     base_url=zapier_sandbox.base_url)
         assert session.check().email == "ada@example.com"
 
+The same sandbox serves Zapier MCP too (with the ``mcp`` extra): ``zapier_sandbox.mcp.url``
+and ``zapier_sandbox.mcp.token`` connect an ``MCPSession``, and
+``zapier_sandbox.mcp.execution_count()`` counts the tool calls that ran.
+
 The sandbox needs the ``sandbox`` extra (Starlette and uvicorn); it is imported only
 when a test asks for it.
 """

@@ -118,6 +118,7 @@ def _start_sandbox() -> Any:
             ZAPIER_API_KEY=sandbox.api_key,
             ZAPIER_CLIENT_ID=sandbox.client_id,
             ZAPIER_REDIRECT_URI=sandbox.redirect_uri,
+            **sandbox.mcp.settings(),
         )
     return _started["sandbox"]
 

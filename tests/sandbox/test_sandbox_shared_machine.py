@@ -125,6 +125,23 @@ def test_another_user_sees_the_home_page_without_the_key(sb: Sandbox, mallory: O
     assert sb.api_key not in forged.stdout
 
 
+def test_another_user_gets_no_mcp_connection_token(sb: Sandbox, mallory: OtherUser) -> None:
+    if not sb.mcp.served:
+        pytest.skip("the sandbox serves MCP only with the mcp extra installed")
+    home = mallory.run_python(FETCH, sb.base_url + "/")
+    assert home.returncode == 0, home.stderr
+    assert sb.mcp.token not in home.stdout
+    tokens = mallory.run_python(FETCH, sb.base_url + "/sandbox/mcp/")
+    assert sb.mcp.token not in tokens.stdout + tokens.stderr
+    assert "HTTP Error 403" in tokens.stderr
+    link = sb.home_link()
+    with httpx2.Client(timeout=10) as browser:
+        opened = browser.get(link)
+    cookie = f"Cookie: sandbox_owner={opened.cookies['sandbox_owner']}"
+    shown = mallory.run_python(FETCH, sb.base_url + "/sandbox/mcp/", cookie)
+    assert sb.mcp.token in shown.stdout, "the owner's browser still sees its tokens"
+
+
 def test_the_owners_proxy_and_the_one_time_link_show_the_key(
     sb: Sandbox, mallory: OtherUser
 ) -> None:

@@ -77,6 +77,7 @@ def _settings(sandbox: Sandbox) -> dict[str, str]:
         "ZAPIER_API_KEY": sandbox.api_key,
         "ZAPIER_CLIENT_ID": sandbox.client_id,
         "ZAPIER_REDIRECT_URI": sandbox.redirect_uri,
+        **sandbox.mcp.settings(),
     }
 
 

@@ -24,9 +24,9 @@ from ._fault_middleware import ActFirstFaults
 from ._faults import ACTION_FAULT_ROUTES, Fault, defer
 from ._guard import RequestGuard
 from ._models import SCOPE_DESCRIPTIONS, AuthRequest, SandboxUser, TokenRequestError
-from ._peer import same_user
+from ._owner import from_owner
 from ._pkce import is_pkce_value
-from ._proof_middleware import OWNER_STATE_KEY, ProofMiddleware
+from ._proof_middleware import ProofMiddleware
 from ._routes import (
     ACTIONS_PAGE_PATH,
     AUTHORIZE_PATH,
@@ -97,6 +97,7 @@ def create_app(state: SandboxState) -> Starlette:
     for path in dict.fromkeys(path for path, _, _ in table):
         app_routes.append(Route(path.rstrip("/"), _append_slash(path)))
     app_routes += action_routes(state, routes._fault)
+    app_routes += _mcp_routes(state, routes._fault)
     act_first = Middleware(
         ActFirstFaults,
         respond=_fault_response,
@@ -113,6 +114,17 @@ def create_app(state: SandboxState) -> Starlette:
             act_first,
         ],
     )
+
+
+def _mcp_routes(
+    state: SandboxState, take_fault: Callable[[str], Awaitable[Response | None]]
+) -> list[Any]:
+    """The MCP server and its pages (`_mcp_app`), when the MCP SDK (extra `mcp`) is installed."""
+    try:
+        from ._mcp_app import mcp_routes
+    except ImportError:
+        return []
+    return mcp_routes(state, take_fault)
 
 
 def _append_slash(path: str) -> Endpoint:
@@ -157,6 +169,7 @@ class _Routes:
             client_id=state.clients()[0].client_id,
             redirect_uri=state.callback_uri,
             users=state.users(),
+            mcp_token=state.mcp.home_token(),
         )
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
@@ -418,13 +431,7 @@ class _Routes:
         response.set_cookie(USER_COOKIE, cookie, httponly=True, samesite="lax")
 
     def _from_owner(self, request: Request) -> bool:
-        """Asked for through the owner's proxy, from a browser that opened the one-time
-        link, or by a process of the owner's own Unix user (Linux)."""
-        if request.scope.get("state", {}).get(OWNER_STATE_KEY):
-            return True
-        if self.state.is_owner_cookie(request.cookies.get(OWNER_COOKIE, "")):
-            return True
-        return same_user(request.scope.get("client"), request.scope.get("server"))
+        return from_owner(request, self.state)
 
     def _grant(self, form: dict[str, list[str]]) -> IssuedTokens:
         def field(name: str) -> str:

@@ -20,12 +20,15 @@ ACTION_FAULT_ROUTES: tuple[str, ...] = (
     "rate",
     "update_action",
 )
+# The MCP server's requests, by JSON-RPC method: tools/call and tools/list.
+MCP_FAULT_ROUTES: tuple[str, ...] = ("mcp_call", "mcp_list")
 FAULT_ROUTES: tuple[str, ...] = (
     "authorize",
     "check",
     "login_link",
     "token",
     *ACTION_FAULT_ROUTES,
+    *MCP_FAULT_ROUTES,
 )
 
 UNTIL_CLEARED = -1

@@ -215,6 +215,7 @@ def index_page(
     client_id: str,
     redirect_uri: str,
     users: Sequence[SandboxUser],
+    mcp_token: str = "",
 ) -> str:
     endpoints = (
         ("GET", AUTHORIZE_PATH, "consent screen (authorization code + PKCE S256)"),
@@ -231,17 +232,22 @@ def index_page(
         f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"
         for method, path, what in endpoints
     )
-    credentials = (
+    credentials: tuple[tuple[str, str | None], ...] = (
         ("Base URL", base_url),
         ("API key", api_key),
         ("OAuth client id", client_id),
         ("Redirect URI", redirect_uri),
     )
+    if mcp_token:  # the MCP server (zapier_nb.sandbox._mcp_app) is served too
+        # A credential like the key: hidden wherever the key is.
+        token = mcp_token if api_key is not None else None
+        credentials += (("MCP URL", base_url + "/api/v1/connect"), ("MCP token", token))
     settings = "".join(
         f'<tr><th>{escape(name)}</th><td><code id="{escape(name.lower().replace(" ", "-"))}">'
         f"{escape(value)}</code></td></tr>"
         if value is not None
-        else f'<tr><th>{escape(name)}</th><td id="api-key-hidden">{_KEY_HIDDEN}</td></tr>'
+        else f'<tr><th>{escape(name)}</th><td class="hidden-credential" '
+        f'id="{escape(name.lower().replace(" ", "-"))}-hidden">{_KEY_HIDDEN}</td></tr>'
         for name, value in credentials
     )
     people = "".join(f"<li>{escape(user.name)} ({escape(user.email)})</li>" for user in users)
@@ -254,7 +260,13 @@ def index_page(
         "<p>In a notebook: paste the API key into <code>%zapier_login</code>'s key field, or "
         "set these as <code>ZAPIER_BASE_URL</code>, <code>ZAPIER_API_KEY</code>, "
         "<code>ZAPIER_CLIENT_ID</code> and <code>ZAPIER_REDIRECT_URI</code>.</p>"
-        f"<p>Accounts that can approve a login:</p><ul>{people}</ul>"
+        + (
+            "<p>Zapier MCP: <code>zapier_nb.MCPSession(token=..., url=...)</code> with the MCP "
+            'token and URL; <a href="sandbox/mcp/">generate and revoke tokens</a>.</p>'
+            if mcp_token
+            else ""
+        )
+        + f"<p>Accounts that can approve a login:</p><ul>{people}</ul>"
         f"<p>Endpoints:</p><ul>{rows}</ul>"
     )
     return _layout("Zapier AI Actions sandbox", body)

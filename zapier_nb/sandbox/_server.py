@@ -23,6 +23,7 @@ from . import _browser
 from ._actions_state import ExecutionLog, SentEmail, needs_from
 from ._app import TRANSPORT_STATE_KEY, create_app
 from ._faults import Fault
+from ._mcp_facade import SandboxMCP
 from ._models import SandboxClient, SandboxUser
 from ._ownership import KeyRecord, remove_key, write_key
 from ._routes import USER_COOKIE
@@ -338,6 +339,11 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         self._state.faults.clear()
+
+    @property
+    def mcp(self) -> SandboxMCP:
+        """The Zapier MCP server it also serves (with the `mcp` extra): URL, tokens, counters."""
+        return SandboxMCP(self._state)
 
     # -- AI Actions ---------------------------------------------------------------------------
 

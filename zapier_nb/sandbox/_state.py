@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ._actions_state import ActionsState
 from ._faults import FaultQueue
 from ._jwt import sign_hs256
+from ._mcp_state import MCPState
 from ._models import AuthRequest, SandboxClient, SandboxUser, TokenRequestError
 from ._ownership import OwnerNonces
 from ._pkce import verifier_matches
@@ -138,6 +139,7 @@ class SandboxState:
         self._secrets: dict[str, None] = {}
         self.generation = 0
         self.actions = ActionsState()
+        self.mcp = MCPState(remember=self.remember_secret)
         for user in users:
             if user.api_key:
                 self.remember_secret(user.api_key)
@@ -162,6 +164,7 @@ class SandboxState:
             self._counts: Counter[str] = Counter()
             self.faults.clear()
             self.actions.reset()
+            self.mcp.reset()
 
     @property
     def token_ttl(self) -> float:

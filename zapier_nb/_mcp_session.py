@@ -1,0 +1,256 @@
+"""`MCPSession`: Zapier MCP from a notebook, through the official MCP SDK.
+
+The SDK's async client runs on a private event loop thread (`_mcp_loop`), so the sync
+methods work in a Jupyter kernel, whose own loop is running, and the async ones from any
+loop. The SDK is imported at the first call, not at `import zapier_nb`. The connection
+token is held as a `Secret`, sent only in the `Authorization` header, and written nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from ._errors import ConfigurationError, LoginRequiredError
+from ._logging import install_log_redaction
+from ._mcp_config import DEFAULT_MCP_TIMEOUT, DEFAULT_MCP_URL, mcp_env, normalize_mcp_url
+from ._mcp_errors import tool_error
+from ._mcp_loop import LoopThread
+from ._mcp_results import ToolInfo, ToolList, ToolResult, ToolRunResult
+from ._mcp_run_many import RunEngine, adrive, check_concurrency, drive, jobs_from, new_bar
+from ._mcp_sdk import require_sdk
+from ._mcp_transport import TokenAuth
+from ._redact import Secret, scrubbed_errors
+
+if TYPE_CHECKING:
+    from ._http import httpx
+    from ._mcp_connection import Connection
+
+__all__ = ["MCPSession"]
+
+MCPAuthMethod = Literal["token", "oauth"]
+
+
+def _arguments(arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, Mapping):
+        raise ConfigurationError(
+            f"A tool's arguments are a mapping of names to values (a dict), not a "
+            f"{type(arguments).__name__}."
+        )
+    return {str(key): value for key, value in arguments.items()}
+
+
+def _tool_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(
+            "Name the tool to call: a tool name from list_tools(), like 'gmail_send_email'."
+        )
+    return name.strip()
+
+
+class MCPSession:
+    """A Zapier MCP session: list the tools, call them, call one for many rows.
+
+    `token` is a connection token (mcp.zapier.com: your MCP server, client "Other",
+    Generate token). `url` is the server's endpoint, by default Zapier's; plain http is
+    refused except on loopback (the sandbox). A tool call is never sent twice once the
+    server may have acted on it.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        url: str | None = None,
+        timeout: float = DEFAULT_MCP_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self._token = _secret(token)
+        del token  # from here on, only the masked wrapper: no traceback shows the value
+        self._url = ""
+        install_log_redaction()
+        require_sdk()
+        self._url = normalize_mcp_url(url or DEFAULT_MCP_URL)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}."
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
+        self._timeout = float(timeout)
+        self._max_retries = max_retries
+        self._auth: httpx.Auth | None = None if self._token is None else TokenAuth(self._token)
+        self._loop = LoopThread("zapier-nb-mcp")
+        self._connection: Connection | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> MCPSession:
+        """`ZAPIER_MCP_URL` and `ZAPIER_MCP_TOKEN`; keyword arguments that are not None win."""
+        url, token = mcp_env()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        secret = _secret(given.pop("token", None)) or _secret(token)
+        del token
+        return cls(token=secret, url=given.pop("url", None) or url, **given)  # type: ignore[arg-type]
+
+    # -- what the session is ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def auth_method(self) -> MCPAuthMethod | None:
+        """`"token"` with a connection token, None before any credentials."""
+        return "token" if self._token is not None else None
+
+    def __repr__(self) -> str:
+        return f"MCPSession(auth={self.auth_method!r}, url={self._url!r})"
+
+    # -- the connection ------------------------------------------------------------------
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            if self._auth is None:
+                raise LoginRequiredError(
+                    "This MCP session has no token. Pass MCPSession(token=...), or set "
+                    "ZAPIER_MCP_TOKEN (a connection token from mcp.zapier.com, or the "
+                    "sandbox's home page)."
+                )
+            require_sdk()
+            from ._mcp_connection import Connection
+
+            self._connection = Connection(
+                self._url, self._auth, timeout=self._timeout, max_retries=self._max_retries
+            )
+        return self._connection
+
+    def _scrubbing(self) -> AbstractContextManager[None]:
+        return scrubbed_errors(self._secrets)
+
+    def _secrets(self) -> Iterable[str | None]:
+        return [None if self._token is None else self._token.reveal()]
+
+    async def _alist(self) -> ToolList:
+        tools = await self._open().list_tools()
+        return ToolList((ToolInfo.from_sdk(tool) for tool in tools), server=self._url)
+
+    async def _acall(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        answer = await self._open().call_tool(name, arguments)
+        result = ToolResult.from_sdk(name, answer)
+        if answer.is_error:
+            raise tool_error(name, result.text)
+        return result
+
+    # -- tools -------------------------------------------------------------------------------
+
+    def list_tools(self) -> ToolList:
+        """The tools the server offers: a table of name, title, description, required arguments."""
+        with self._scrubbing():
+            return self._loop.run(self._alist())
+
+    async def alist_tools(self) -> ToolList:
+        """`list_tools`, awaited."""
+        with self._scrubbing():
+            return await self._loop.arun(self._alist())
+
+    def call_tool(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
+        """Call one tool; a tool that reports an error raises `ToolError` with its text."""
+        tool, values = _tool_name(name), _arguments(arguments)
+        with self._scrubbing():
+            return self._loop.run(self._acall(tool, values))
+
+    async def acall_tool(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
+        """`call_tool`, awaited."""
+        tool, values = _tool_name(name), _arguments(arguments)
+        with self._scrubbing():
+            return await self._loop.arun(self._acall(tool, values))
+
+    def _engine(
+        self,
+        name: str,
+        rows: Any,
+        concurrency: int,
+        arguments: Mapping[str, Any] | None,
+        max_rate_limit_waits: int,
+    ) -> RunEngine:
+        tool = _tool_name(name)
+        limit = check_concurrency(concurrency)
+        jobs = jobs_from(rows, _arguments(arguments))
+
+        def call(values: dict[str, Any]) -> Any:
+            return self._acall(tool, values)
+
+        return RunEngine(call, tool, jobs, concurrency=limit, max_waits=max_rate_limit_waits)
+
+    def run_many(
+        self,
+        name: str,
+        rows: Any,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        arguments: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        max_rate_limit_waits: int = 5,
+    ) -> ToolRunResult:
+        """Call `name` once per row (a list of argument dicts, or a DataFrame), `concurrency`
+        at a time, with a progress bar; one result row per input, failures included.
+        `arguments` apply to every row, under the row's own. Ctrl+C (or the stop button)
+        stops new calls and waits for those sent; a second stops waiting."""
+        engine = self._engine(name, rows, concurrency, arguments, max_rate_limit_waits)
+        self._open()
+        bar = new_bar(len(engine._jobs), show=progress, tool=engine._tool)
+        with self._scrubbing():
+            return drive(self._loop, engine, bar)
+
+    async def arun_many(
+        self,
+        name: str,
+        rows: Any,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        arguments: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+        max_rate_limit_waits: int = 5,
+    ) -> ToolRunResult:
+        """`run_many`, awaited; cancelling stops new calls, a second cancel stops waiting."""
+        engine = self._engine(name, rows, concurrency, arguments, max_rate_limit_waits)
+        self._open()
+        bar = new_bar(len(engine._jobs), show=progress, tool=engine._tool)
+        with self._scrubbing():
+            return await adrive(self._loop, engine, bar)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the connection and its thread; a later call opens them again."""
+        connection, self._connection = self._connection, None
+        self._loop.close(None if connection is None else connection.aclose())
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> MCPSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> MCPSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _secret(value: str | Secret | None) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ConfigurationError(f"token must be a string, not a {type(value).__name__}.")
+    stripped = value.strip()
+    return Secret(stripped) if stripped else None
