@@ -84,6 +84,7 @@ def kernel_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
         ZAPIER_API_KEY=sandbox.api_key,
         ZAPIER_CLIENT_ID=sandbox.client_id,
         ZAPIER_REDIRECT_URI=sandbox.redirect_uri,
+        **sandbox.mcp.settings(),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     )
     return env
