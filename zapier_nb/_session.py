@@ -281,6 +281,10 @@ class Session:
 
     def refresh(self) -> TokenInfo:
         """Refresh the OAuth access token now."""
+        if self.auth_method == "api_key":
+            raise ConfigurationError(
+                "This session uses an API key, which never expires: there is no token to refresh."
+            )
         client = self.client
         with scrubbed_errors(self._secrets):
             self._keeper.current()
