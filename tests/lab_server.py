@@ -167,6 +167,18 @@ class JupyterLab:
                 self.process.wait(timeout=10)
 
 
+def sandbox_settings(sandbox: Any, cache_dir: Path, **more: str) -> dict[str, str]:
+    """A server's environment pointing its kernels at `sandbox` by OAuth, with a token cache
+    of its own (never the user's)."""
+    return {
+        "ZAPIER_BASE_URL": sandbox.base_url,
+        "ZAPIER_CLIENT_ID": sandbox.client_id,
+        "ZAPIER_REDIRECT_URI": sandbox.redirect_uri,
+        "ZAPIER_NB_CACHE_DIR": str(cache_dir),
+        **more,
+    }
+
+
 def start_jupyterlab(
     root: Path,
     state: Path,

@@ -24,6 +24,7 @@ from lab_server import (
     open_notebook,
     read_notebook,
     run_cell,
+    sandbox_settings,
     save,
     start,
     start_jupyterlab,
@@ -73,16 +74,9 @@ def lab(
     request: pytest.FixtureRequest, lab_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterLab]:
     base = tmp_path_factory.mktemp(request.param)
-    env = {
-        "ZAPIER_BASE_URL": lab_sandbox.base_url,
-        "ZAPIER_CLIENT_ID": lab_sandbox.client_id,
-        "ZAPIER_REDIRECT_URI": lab_sandbox.redirect_uri,
-        # Kernels must not touch the user's own token cache, whatever its settings.
-        "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
-        # The paste-back journey: the server does not front the sandbox, so nothing comes
-        # back by itself (tests/test_browser_redirect.py has the automatic return).
-        "ZAPIER_NB_SANDBOX_PROXY": "0",
-    }
+    # The paste-back journey: the server does not front the sandbox, so nothing comes back
+    # by itself (tests/test_browser_redirect.py has the automatic return).
+    env = sandbox_settings(lab_sandbox, base / "token-cache", ZAPIER_NB_SANDBOX_PROXY="0")
     server = start_jupyterlab(base / "root", base / "state", env, request.param)
     yield server
     server.stop()

@@ -30,6 +30,7 @@ from lab_server import (
     JupyterLab,
     open_notebook,
     run_cell,
+    sandbox_settings,
     save,
     secrets_in_files,
     start,
@@ -59,12 +60,7 @@ def lab(
     request: pytest.FixtureRequest, lab_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterLab]:
     base = tmp_path_factory.mktemp(f"redirect-{request.param}")
-    env = {
-        "ZAPIER_BASE_URL": lab_sandbox.base_url,
-        "ZAPIER_CLIENT_ID": lab_sandbox.client_id,
-        "ZAPIER_REDIRECT_URI": lab_sandbox.redirect_uri,
-        "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
-    }
+    env = sandbox_settings(lab_sandbox, base / "token-cache")
     server = start_jupyterlab(base / "root", base / "state", env, request.param)
     yield server
     server.stop()
