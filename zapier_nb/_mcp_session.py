@@ -9,6 +9,8 @@ token is held as a `Secret`, sent only in the `Authorization` header, and writte
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,7 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 from ._errors import ConfigurationError, LoginRequiredError
 from ._logging import install_log_redaction
-from ._mcp_config import DEFAULT_MCP_TIMEOUT, DEFAULT_MCP_URL, mcp_env, normalize_mcp_url
+from ._mcp_config import (
+    DEFAULT_MCP_REDIRECT_URI,
+    DEFAULT_MCP_TIMEOUT,
+    DEFAULT_MCP_URL,
+    mcp_env,
+    normalize_mcp_url,
+)
 from ._mcp_errors import tool_error
 from ._mcp_loop import LoopThread
 from ._mcp_results import ToolInfo, ToolList, ToolResult, ToolRunResult
@@ -28,6 +36,7 @@ from ._redact import Secret, scrubbed_errors
 if TYPE_CHECKING:
     from ._http import httpx
     from ._mcp_connection import Connection
+    from ._mcp_oauth import MCPLogin
 
 __all__ = ["MCPSession"]
 
@@ -69,7 +78,11 @@ class MCPSession:
         url: str | None = None,
         timeout: float = DEFAULT_MCP_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        redirect_uri: str = DEFAULT_MCP_REDIRECT_URI,
     ) -> None:
+        """Without `token`, the session logs in by OAuth at its first call (the MCP
+        authorization flow): `pending_login_url` is the consent page, and
+        `complete_login(pasted)` takes what it returns."""
         self._token = _secret(token)
         del token  # from here on, only the masked wrapper: no traceback shows the value
         self._url = ""
@@ -85,6 +98,11 @@ class MCPSession:
         self._timeout = float(timeout)
         self._max_retries = max_retries
         self._auth: httpx.Auth | None = None if self._token is None else TokenAuth(self._token)
+        self._redirect_uri = redirect_uri
+        self._login: MCPLogin | None = None
+        self._setup_lock = threading.RLock()
+        self._opening: concurrent.futures.Future[None] | None = None
+        self._login_begun = False  # begin_login() was called: calls may connect by OAuth
         self._loop = LoopThread("zapier-nb-mcp")
         self._connection: Connection | None = None
 
@@ -104,9 +122,58 @@ class MCPSession:
         return self._url
 
     @property
-    def auth_method(self) -> MCPAuthMethod | None:
-        """`"token"` with a connection token, None before any credentials."""
-        return "token" if self._token is not None else None
+    def auth_method(self) -> MCPAuthMethod:
+        """`"token"` with a connection token, else `"oauth"` (logging in at the first call)."""
+        return "token" if self._token is not None else "oauth"
+
+    # -- OAuth -----------------------------------------------------------------------------
+
+    @property
+    def pending_login_url(self) -> str | None:
+        """The consent page of the OAuth login waiting for its answer, if one is."""
+        return None if self._login is None else self._login.pending_login_url
+
+    def begin_login(self, *, timeout: float = 30.0) -> str | None:
+        """Begin the OAuth login: connect, and return the consent page to open (None when a
+        login is not needed). `complete_login` then takes what the page returns."""
+        if self._token is not None:
+            return None
+        login = self._ensure_login()
+        with self._setup_lock:
+            if self._opening is None or self._opening.done():
+                self._login_begun = True
+                login.expect()
+                self._opening = self._loop.submit(self._open_connection())
+            opening = self._opening
+        url = login.wait_for_login_url(timeout, until=opening.done)
+        if url is None and opening.done():
+            opening.result()  # a failure to connect is raised here; success needs no login
+        return url
+
+    def complete_login(self, pasted: str, *, timeout: float = 60.0) -> None:
+        """Finish the OAuth login with the address the consent page sent you to (or its code);
+        returns once the server accepted the login."""
+        opening = self._opening
+        if self._login is None or opening is None:
+            raise LoginRequiredError(
+                "No MCP login is waiting. Begin one with begin_login() (or mcp.login())."
+            )
+        with self._scrubbing():
+            self._login.submit_answer(pasted)
+            opening.result(timeout)
+
+    async def _open_connection(self) -> None:
+        await self._open().open()
+
+    def _ensure_login(self) -> MCPLogin:
+        with self._setup_lock:
+            if self._login is None:
+                require_sdk()
+                from ._mcp_oauth import MCPLogin
+
+                self._login = MCPLogin(self._url, redirect_uri=self._redirect_uri, store=None)
+                self._auth = self._login.provider()
+            return self._login
 
     def __repr__(self) -> str:
         return f"MCPSession(auth={self.auth_method!r}, url={self._url!r})"
@@ -115,11 +182,11 @@ class MCPSession:
 
     def _open(self) -> Connection:
         if self._connection is None:
-            if self._auth is None:
+            if self._auth is None or not (self._token is not None or self._login_begun):
                 raise LoginRequiredError(
-                    "This MCP session has no token. Pass MCPSession(token=...), or set "
-                    "ZAPIER_MCP_TOKEN (a connection token from mcp.zapier.com, or the "
-                    "sandbox's home page)."
+                    "This MCP session is not logged in. Pass a connection token "
+                    "(MCPSession(token=...) or ZAPIER_MCP_TOKEN), or log in by OAuth: "
+                    "begin_login(), open the page, then complete_login(...) with what it returns."
                 )
             require_sdk()
             from ._mcp_connection import Connection
