@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from zapier_nb import Session
+from zapier_nb._login import LoginAnswer, LoginAttempt, LoginFlow
 from zapier_nb.sandbox import Sandbox
 
 # The toolkit's logger and the HTTP stack's, all at DEBUG while an audited test runs.
@@ -73,3 +74,10 @@ def audit(
 ) -> None:
     """No issued secret in the logs, the errors, the given texts or the file names."""
     assert_no_secrets([*log_texts(caplog), *listing(*roots), *error_texts(errors), *texts], sandbox)
+
+
+def code_for(answer: LoginAnswer, state: str) -> str:
+    """The code a login attempt with this `state` takes from `answer`, or the error why not."""
+    flow = LoginFlow()
+    flow.begin(LoginAttempt("https://x.test/authorize", state, "https://x.test/cb", "cid"))
+    return flow.take(answer)[1].get_secret_value()

@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from zapier_nb import SessionExpiredError
-from zapier_nb._auth import BearerAuth
+from zapier_nb._auth import SessionAuth
 from zapier_nb._http import httpx
 from zapier_nb._keeper import TokenKeeper
 from zapier_nb._models import Token
@@ -71,7 +71,7 @@ class Driver:
     """Steps one flow: `first()` is what it sends first, `answer(r)` what it sends next
     (None once it is done)."""
 
-    def __init__(self, auth: BearerAuth, request: httpx.Request) -> None:
+    def __init__(self, auth: SessionAuth, request: httpx.Request) -> None:
         self.flow = auth.sync_auth_flow(request)
 
     def first(self) -> httpx.Request:
@@ -90,7 +90,7 @@ class Driver:
 class AsyncDriver(Driver):
     """The same steps through the async driver, on an event loop of its own."""
 
-    def __init__(self, auth: BearerAuth, request: httpx.Request) -> None:
+    def __init__(self, auth: SessionAuth, request: httpx.Request) -> None:
         self.aflow = auth.async_auth_flow(request)
         self.loop = asyncio.new_event_loop()
 
@@ -112,7 +112,7 @@ class AsyncDriver(Driver):
 def drive(request: pytest.FixtureRequest) -> Any:
     drivers: list[Driver] = []
 
-    def start(auth: BearerAuth, sent: httpx.Request) -> Driver:
+    def start(auth: SessionAuth, sent: httpx.Request) -> Driver:
         driver = (Driver if request.param == "sync" else AsyncDriver)(auth, sent)
         drivers.append(driver)
         return driver
@@ -138,7 +138,7 @@ def test_before_expiry_the_request_goes_out_once_with_the_token(drive: Any) -> N
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + LIFETIME)
     request = api_request()
-    flow = drive(BearerAuth(keeper), request)
+    flow = drive(SessionAuth(keeper), request)
     sent = flow.first()
     assert sent is request
     assert bearer(sent) == "at-1"
@@ -151,7 +151,7 @@ def test_at_expiry_the_refresh_goes_first_then_the_request_with_the_new_token(
 ) -> None:
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + 30)  # inside the 60 s leeway
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     refresh = flow.first()
     assert (refresh.method, str(refresh.url)) == ("POST", f"{BASE}/oauth/token/")
     assert form(refresh) == {
@@ -181,7 +181,7 @@ def test_a_refresh_made_by_another_caller_while_waiting_for_the_lock_is_used(
     keeper = keeper_with("at-1", clock, expires_at=NOW + 30)
     fresh = token("at-other", expires_at=NOW + LIFETIME)
     clock.on_read[1] = lambda: keeper.set(fresh)  # right after the check outside the lock
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     sent = flow.first()
     assert sent.method == "GET"
     assert bearer(sent) == "at-other"
@@ -192,7 +192,7 @@ def test_a_401_with_the_same_token_refreshes_once_and_retries(drive: Any) -> Non
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + LIFETIME)
     request = api_request()
-    flow = drive(BearerAuth(keeper), request)
+    flow = drive(SessionAuth(keeper), request)
     sent = flow.first()
     assert bearer(sent) == "at-1"
     refresh = flow.answer(httpx.Response(401, request=sent))
@@ -207,7 +207,7 @@ def test_a_401_with_the_same_token_refreshes_once_and_retries(drive: Any) -> Non
 def test_a_401_after_another_caller_refreshed_retries_with_their_token(drive: Any) -> None:
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + LIFETIME)
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     sent = flow.first()
     keeper.set(token("at-other", expires_at=NOW + LIFETIME))  # another caller's refresh
     retried = flow.answer(httpx.Response(401, request=sent))
@@ -220,7 +220,7 @@ def test_a_401_after_another_caller_refreshed_retries_with_their_token(drive: An
 def test_a_second_401_is_returned_not_refreshed_again(drive: Any) -> None:
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + LIFETIME)
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     sent = flow.first()
     refresh = flow.answer(httpx.Response(401, request=sent))
     assert refresh is not None
@@ -232,7 +232,7 @@ def test_a_second_401_is_returned_not_refreshed_again(drive: Any) -> None:
 def test_a_rejected_refresh_token_ends_the_session_and_frees_the_lock(drive: Any) -> None:
     clock = Clock(NOW)
     keeper = keeper_with("at-1", clock, expires_at=NOW + 30)
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     refresh = flow.first()
     rejected = httpx.Response(
         400,
@@ -251,7 +251,7 @@ def test_a_token_without_a_refresh_token_at_expiry_says_to_log_in_again(drive: A
     clock = Clock(NOW)
     keeper = TokenKeeper(base_url=BASE, client_id="cid", leeway=60, clock=clock)
     keeper.set(token("at-1", expires_at=NOW + 30, refresh=None))
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     with pytest.raises(SessionExpiredError, match="no refresh token"):
         flow.first()
     assert not keeper.lock.locked()
@@ -267,7 +267,7 @@ def test_a_token_another_process_refreshed_is_taken_from_the_cache_not_refreshed
     keeper = TokenKeeper(base_url=BASE, client_id="cid", leeway=60, clock=clock, store=store)
     assert keeper.load_cached()
     store.save(token("at-other", expires_at=NOW + LIFETIME, refresh="rt-other"))
-    flow = drive(BearerAuth(keeper), api_request())
+    flow = drive(SessionAuth(keeper), api_request())
     sent = flow.first()
     assert sent.method == "GET"
     assert bearer(sent) == "at-other"

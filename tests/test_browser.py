@@ -273,6 +273,16 @@ def _consent(context: BrowserContext, widget: Locator, sandbox: Sandbox) -> str:
     return redirected
 
 
+# Views ipywidgets marks as disconnected, drawn with its icon (a ::before), in the widget.
+_DISCONNECTED_MARKS = """
+(root) => [root, ...root.querySelectorAll(".jupyter-widgets-disconnected")]
+  .filter((el) => el.classList.contains("jupyter-widgets-disconnected"))
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !["none", "normal", ""].includes(getComputedStyle(el, "::before").content))
+  .length
+"""
+
+
 def test_the_widget_stays_true_through_enter_logout_and_a_restart(
     lab: JupyterLab, lab_sandbox: Sandbox, context: BrowserContext
 ) -> None:
@@ -334,6 +344,9 @@ def test_the_widget_stays_true_through_enter_logout_and_a_restart(
     )
     expect(status).not_to_contain_text("Logged in", use_inner_text=True)
     expect(widget.get_by_role("button", name="Log out")).to_be_hidden()
+    # One "disconnected" mark for the whole widget, not one per part of it.
+    marks = widget.evaluate(_DISCONNECTED_MARKS)
+    assert marks == 1, f"{marks} disconnected marks are shown"
     _screenshot(page, lab, "widget-after-restart.png", [_cell(page, TRUE_LOGIN)])
     page.wait_for_function(_KERNEL_IDLE, timeout=60_000)
     run_cell(page, 0)

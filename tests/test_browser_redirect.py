@@ -296,6 +296,55 @@ def _another_site_gets_nothing(
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Every link a person is shown after logging in: sign-up links from the magic and from
+# Python, the sandbox's home page, "Configure more actions", and the consent page that
+# `%zapier_login --wait` prints (run last: its prompt stays open).
+LINK_CELLS = [
+    "%zapier_login_link --first-name Grace --last-name Hopper --email grace@example.org",
+    "import zapier_nb\nprint(zapier_nb.get_session().login_link("
+    "first_name='Ada', last_name='L', email='ada2@example.org'))",
+    "%zapier_actions",
+    "from zapier_nb.widgets import LoginWidget\n"
+    "LoginWidget(zapier_nb.Session(base_url=zapier_nb.get_session().base_url))",
+    "%zapier_logout",
+    "%zapier_login --wait",
+]
+
+
+def _assert_every_link_goes_through_the_server(
+    page: Page, server: JupyterLab, state_dir: Path
+) -> None:
+    """Where the extension fronts the sandbox, no output or widget points at its own port."""
+    first = len(["%load_ext", "%zapier_login", "%zapier_check"])
+    for index in range(first, first + len(LINK_CELLS) - 1):
+        run_cell(page, index)
+    start(page, "notebook:run-cell-and-select-next")  # %zapier_logout again; selects the next
+    start(page, "notebook:run-cell")  # %zapier_login --wait: waits at its prompt
+    waiting = page.locator(".jp-OutputArea-output").filter(has_text="Open this address")
+    expect(waiting).to_have_count(1, timeout=30_000)
+    sandbox = next(
+        line.split("=", 1)[1]
+        for line in (state_dir / "sandbox.env").read_text().splitlines()
+        if line.startswith("ZAPIER_BASE_URL=")
+    )
+    netloc = urlsplit(sandbox).netloc
+    notebook = page.locator(".jp-Notebook")
+    text = notebook.inner_text()
+    hrefs = notebook.evaluate("n => [...n.querySelectorAll('a[href]')].map(a => a.href)")
+    shown = [h for h in hrefs if netloc in h] + [
+        # A printed address to open; the widget's header names the kernel's API base URL.
+        line
+        for line in text.splitlines()
+        if f"{netloc}/" in line
+    ]
+    assert not shown, f"links to the sandbox's own port {netloc}: {shown}"
+    proxied = server.url + "zapier-nb/sandbox/"
+    assert any(h.startswith(proxied + "sandbox/sign-up/") for h in hrefs), hrefs
+    assert proxied + "sandbox/actions/" in hrefs, "Configure more actions"
+    assert proxied in hrefs, "the sandbox's home page"
+    assert text.count(proxied) >= 3, text  # the printed sign-up link and consent URL too
+
+
 def test_binder_start_a_person_approves_and_the_code_comes_back(
     browser: Browser, tmp_path: Path
 ) -> None:
@@ -316,12 +365,20 @@ def test_binder_start_a_person_approves_and_the_code_comes_back(
     try:
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
+        # Every cell in the page, not only those in view: the links are read from the DOM.
+        tracker = tmp_path / "state" / "settings" / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)
+        (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
         page = context.new_page()
-        # binder/start exports the sandbox's API key too; this lesson is the OAuth one.
-        oauth_only = "import os\nos.environ.pop('ZAPIER_API_KEY')\n%zapier_login"
-        widget = _open(page, server, "binder.ipynb", oauth_only)
+        # binder/start passes the sandbox's key as ZAPIER_NB_SANDBOX_API_KEY only: this
+        # lesson is the OAuth one, as it would be in a fresh kernel.
+        write_notebook(server.root / "binder.ipynb", ["%load_ext zapier_nb", "%zapier_login",
+                       "%zapier_check", *LINK_CELLS])  # fmt: skip
+        open_notebook(page, server, "binder.ipynb")
+        start(page, "notebook:run-all-cells")  # stops at %zapier_check: not logged in yet
+        widget = _cell(page, LOGIN).locator(".zapier-nb-login")
         expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text(
-            "comes back automatically"
+            "comes back automatically", timeout=60_000
         )
         with page.expect_popup() as popup:
             widget.get_by_test_id("zapier-nb-login").click()
@@ -329,6 +386,7 @@ def test_binder_start_a_person_approves_and_the_code_comes_back(
         assert consent.url.startswith(server.url + "zapier-nb/sandbox/oauth/authorize/")
         consent.get_by_role("button", name="Approve").click()
         _logged_in(widget)
+        _assert_every_link_goes_through_the_server(page, server, tmp_path / "state-dir")
         context.close()
     finally:
         server.stop()

@@ -231,7 +231,7 @@ def test_a_code_exchange_slower_than_the_timeout_asks_for_a_new_login(
         quick.complete_login(redirected)
     time.sleep(0.5)
     assert sandbox.count("token:authorization_code") == 1
-    with pytest.raises(InvalidCodeError, match="open the login link again") as reused:
+    with pytest.raises(InvalidCodeError, match="This login is still open") as reused:
         quick.complete_login(redirected)  # the server did redeem it
     caught += [timed_out.value, reused.value]
     log_in(quick, sandbox)

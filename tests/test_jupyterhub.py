@@ -64,7 +64,13 @@ def _context(browser: Browser, hub_sandbox: Sandbox, user: str | None) -> Browse
     if user is not None:
         # The sandbox's consent page acts for whoever its cookie names: this user's account.
         context.add_cookies(
-            [{"name": "sandbox_user", "value": str(SANDBOX_IDS[user]), "url": hub_sandbox.base_url}]
+            [
+                {
+                    "name": "sandbox_user",
+                    "value": hub_sandbox.user_cookie(EMAILS[user]),
+                    "url": hub_sandbox.base_url,
+                }
+            ]
         )
     return context
 
@@ -218,7 +224,7 @@ def test_what_the_hubs_log_shows_of_the_code_and_why_that_is_harmless(
         # JupyterHub scrubs code and state from the request's own query, but not from the
         # `next=` of its redirect to the spawn page (as of JupyterHub 6.1); the single-user
         # server (jupyter_server) scrubs them everywhere.
-        assert lines, "JupyterHub now hides the code: update the README's note"
+        assert lines, "JupyterHub now hides the code: update docs/redirect-capture.md"
         assert all(" JupyterHub log:" in line for line in lines), lines
         assert all("next=%2Fuser%2F" in line and f"%3Fcode%3D{code}%26" in line for line in lines)
     redirect_uri = hub_sandbox.redirect_uris[0]

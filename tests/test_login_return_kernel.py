@@ -100,7 +100,9 @@ def test_a_relayed_answer_logs_in_with_nothing_pasted_and_repeats_are_refused(
     assert "Logged in as <b>ada@example.com</b>" in status(k)
     assert sandbox.count("token:authorization_code") == 1
     relay(k, redirected)
-    assert "already logged in; a second answer" in status(k)
+    # A second copy of the answer that logged in changes nothing and points at nothing.
+    assert "Logged in as <b>ada@example.com</b>" in status(k)
+    assert "&#9888;" not in status(k)
     assert sandbox.count("token") == 1
 
 
@@ -112,18 +114,22 @@ def test_a_stale_state_a_foreign_origin_and_a_denial_make_no_token_request(
     consent = button(k)["url"].replace(LAB_ORIGIN + "/zapier-nb/sandbox", sandbox.base_url)
     redirected = sandbox.approve(consent)
     relay(k, redirected.replace("state=", "state=stale"))
-    assert "another login (its state does not match" in status(k)
+    assert "different login attempt (its state does not match" in status(k)
     comm = k.find("zapier-nb-login-link")
-    k.send_custom(comm, {"event": "oauth-refused", "reason": "state"})
-    assert "another login" in status(k)
     k.send_custom(comm, {"event": "oauth-refused", "reason": "origin", "origin": "https://x.test"})
     assert "from another site (https://x.test) was ignored" in status(k)
     relay(k, sandbox.approve(consent, deny=True))
     assert "Access was declined" in status(k)
     assert sandbox.count("token") == 0
-    # The login in progress still works afterwards.
+    # The declined attempt is over: the button offers a new one, with a new state.
+    fresh = button(k)["url"].replace(LAB_ORIGIN + "/zapier-nb/sandbox", sandbox.base_url)
+    assert parse_qs(urlsplit(fresh).query)["state"] != parse_qs(urlsplit(consent).query)["state"]
     relay(k, sandbox.approve(consent))
+    assert "That login already ended: access was declined there" in status(k)
+    assert sandbox.count("token") == 0
+    relay(k, sandbox.approve(fresh))
     assert "Logged in as <b>ada@example.com</b>" in status(k)
+    assert sandbox.count("token") == 1
 
 
 def test_without_the_extension_the_widget_says_to_paste(kernel: Kernel, sandbox: Sandbox) -> None:
@@ -169,6 +175,8 @@ def test_the_redirect_uri_magic_uses_what_the_browser_reported(
     k = kernel()
     before = k.run("%zapier_redirect_uri").data("text/plain")
     assert "http://127.0.0.1/zapier-nb/callback" in before
+    # Under Run All the browser has not reported yet: the answer says it waits for it.
+    assert "This answer waits for the notebook's browser" in before
     k.send_custom(
         k.find("zapier-nb-login-link"),
         {
@@ -183,6 +191,7 @@ def test_the_redirect_uri_magic_uses_what_the_browser_reported(
     after = k.run("%zapier_redirect_uri")
     assert "https://hub.example.org/hub/user-redirect/zapier-nb/callback" in after.data("text/html")
     assert "JupyterHub" in after.data("text/plain")
+    assert "waits for the notebook's browser" not in after.data("text/plain")
     reply = k.run("import zapier_nb; print(zapier_nb.redirect_uri())")
     assert reply.stdout.strip() == "https://hub.example.org/hub/user-redirect/zapier-nb/callback"
 

@@ -395,6 +395,10 @@ def test_the_sign_up_form_says_what_is_missing_and_has_one_primary_button(
     k.send_custom(button, {"event": "click"})
     assert k.value("zapier-nb-signup-message") == ""
     assert "Create the account and log in" in k.value("zapier-nb-signup-link")
+    # Enter in any of the fields does what the button does.
+    k.send_update(k.find("zapier-nb-email"), {"value": "grace2@example.org"})
+    k.send_custom(k.find("zapier-nb-first"), {"event": "submit"})
+    assert sandbox.count("login_link") == 2
     orange_fill = "background:#ff4f00"
     assert orange_fill in k.value("zapier-nb-signup-link")
     assert k.state("zapier-nb-login-link")["primary"] is False, "two primary buttons"

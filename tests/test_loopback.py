@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -97,7 +99,7 @@ def test_wrong_host_path_and_state_are_refused_without_a_token_request(
     stale = redirected.replace("state=", "state=stale")
     status, page = get(stale)
     assert status == 400
-    assert "not for the login in progress" in page
+    assert "different login attempt" in page
     status, page = get(f"{base}/zapier-nb/callback?code=x")
     assert status == 400
     assert sandbox.count("token") == 0
@@ -165,7 +167,8 @@ def test_a_registered_port_is_used_and_a_busy_one_says_so(
     sandbox.add_redirect_uri(fixed)
     listener = listener_for(session, fixed)
     assert listener.port == port
-    assert session.redirect_uri == fixed
+    assert session.login_attempt is not None
+    assert session.login_attempt.redirect_uri == fixed
     assert session.pending_login_url is not None
     status, _ = get(sandbox.approve(session.pending_login_url))
     assert status == 200
@@ -183,17 +186,94 @@ def test_only_loopback_callback_uris_are_accepted(session: Session) -> None:
             LoopbackListener(session, uri)
 
 
-def test_a_new_redirect_uri_drops_the_login_in_progress(session: Session) -> None:
+def test_a_login_sent_to_a_listener_port_leaves_the_settings_as_they_are(
+    session: Session,
+) -> None:
+    configured = session.redirect_uri
     first = session.begin_login()
     changes: list[str | None] = []
     unsubscribe = session.subscribe(lambda: changes.append(session.pending_login_url))
-    session.use_redirect_uri("http://127.0.0.1:40123/zapier-nb/callback")
+    second = session.begin_login(redirect_uri="http://127.0.0.1:40123/zapier-nb/callback")
     unsubscribe()
-    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
-    assert session.pending_login_url is None
-    assert changes == [None]
-    assert "40123" in session.begin_login()
+    assert "40123" in second
+    assert changes == [second], "one notification, naming the new attempt"
+    assert session.redirect_uri == configured
+    assert session.login_attempt is not None
+    assert session.login_attempt.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
     assert first != session.pending_login_url
     with pytest.raises(ConfigurationError, match="not an http"):
-        session.use_redirect_uri("ftp://example.org/cb")
-    assert session.redirect_uri == "http://127.0.0.1:40123/zapier-nb/callback"
+        session.begin_login(redirect_uri="ftp://example.org/cb")
+    assert session.pending_login_url == second
+
+
+def _trickle(port: int) -> socket.socket:
+    """A local client that opens a connection and sends the start of a request, slowly."""
+    slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+    slow.sendall(b"GET /zapier-nb/callback?code=")
+    return slow
+
+
+def test_a_slow_connection_does_not_hold_up_the_real_redirect(
+    session: Session, sandbox: Sandbox
+) -> None:
+    listener = listener_for(session, LOOPBACK)
+    slow = _trickle(listener.port)
+    done = threading.Event()
+
+    def keep_trickling() -> None:
+        with contextlib.suppress(OSError):
+            while not done.wait(0.3):
+                slow.sendall(b"x")
+
+    trickler = threading.Thread(target=keep_trickling, daemon=True)
+    trickler.start()
+    try:
+        assert session.pending_login_url is not None
+        redirected = urlsplit(sandbox.approve(session.pending_login_url))
+        connection = http.client.HTTPConnection(redirected.netloc, timeout=4)
+        connection.request("GET", f"{redirected.path}?{redirected.query}")
+        assert connection.getresponse().status == 200
+        connection.close()
+        assert trickler.is_alive(), "answered beside the slow connection, not after it"
+        assert session.auth_method == "oauth"
+    finally:
+        done.set()
+        slow.close()
+
+
+def test_a_connection_that_never_finishes_its_request_is_cut_at_its_deadline(
+    session: Session,
+) -> None:
+    listener = LoopbackListener(session, LOOPBACK, connection_seconds=0.5)
+    listener.start()
+    slow = _trickle(listener.port)
+    try:
+        slow.settimeout(5)
+        started = time.monotonic()
+        while time.monotonic() - started < 3:
+            slow.sendall(b"x")  # one byte at a time keeps a per-read timeout from firing
+            time.sleep(0.1)
+        pytest.fail("the connection was still open after six times its deadline")
+    except OSError:
+        pass  # cut: the server shut the connection down
+    finally:
+        slow.close()
+        listener.close()
+
+
+def test_close_closes_the_listener_while_a_connection_is_open(session: Session) -> None:
+    listener = listener_for(session, LOOPBACK)
+    slow = _trickle(listener.port)
+    try:
+        listener.close()
+        # Closed by the time close() returns, not once the open connection has finished.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", listener.port), timeout=1).close()
+        slow.settimeout(5)
+        try:
+            dropped = slow.recv(100) == b""
+        except ConnectionResetError:
+            dropped = True
+        assert dropped, "the open connection is dropped too"
+    finally:
+        slow.close()

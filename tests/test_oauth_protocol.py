@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+from helpers import code_for
 
 from zapier_nb import (
     AuthorizationError,
@@ -14,14 +15,9 @@ from zapier_nb import (
     SessionExpiredError,
     StateMismatchError,
 )
+from zapier_nb._login import LoginAnswer
 from zapier_nb._models import AuthorizeParams
-from zapier_nb._oauth import (
-    authorize_url,
-    code_from_answer,
-    decode_jwt_claims,
-    parse_pasted_answer,
-    token_error,
-)
+from zapier_nb._oauth import authorize_url, decode_jwt_claims, token_error
 
 
 def test_authorize_url_matches_the_documented_form() -> None:
@@ -56,53 +52,53 @@ def test_authorize_url_matches_the_documented_form() -> None:
     ],
 )
 def test_pasted_answer_forms(pasted: str, code: str, state: str | None) -> None:
-    answer = parse_pasted_answer(pasted)
+    answer = LoginAnswer.from_paste(pasted)
     assert (answer.code, answer.state) == (code, state)
 
 
 @pytest.mark.parametrize("pasted", ["", "   \n", "''"])
 def test_empty_paste_says_what_to_paste(pasted: str) -> None:
     with pytest.raises(LoginError, match="Nothing was pasted"):
-        parse_pasted_answer(pasted)
+        LoginAnswer.from_paste(pasted)
 
 
 def test_url_without_code_says_to_copy_the_landing_address() -> None:
     with pytest.raises(LoginError, match="no code"):
-        parse_pasted_answer("https://example.com/cb/?foo=bar")
+        LoginAnswer.from_paste("https://example.com/cb/?foo=bar")
 
 
 def test_text_that_is_not_a_code_is_refused() -> None:
     with pytest.raises(LoginError, match="does not look like"):
-        parse_pasted_answer("hello, world!")
+        LoginAnswer.from_paste("hello, world!")
 
 
 def test_state_mismatch_is_refused() -> None:
-    answer = parse_pasted_answer("https://x.test/cb/?code=c&state=other")
+    answer = LoginAnswer.from_paste("https://x.test/cb/?code=c&state=other")
     with pytest.raises(StateMismatchError, match="different login attempt"):
-        code_from_answer(answer, "mine")
+        code_for(answer, "mine")
 
 
 def test_matching_state_and_bare_code_pass() -> None:
-    assert code_from_answer(parse_pasted_answer("?code=c&state=mine"), "mine") == "c"
-    assert code_from_answer(parse_pasted_answer("c0de"), "mine") == "c0de"
+    assert code_for(LoginAnswer.from_paste("?code=c&state=mine"), "mine") == "c"
+    assert code_for(LoginAnswer.from_paste("c0de"), "mine") == "c0de"
 
 
 def test_access_denied_says_the_user_declined() -> None:
-    answer = parse_pasted_answer("https://x.test/cb/?error=access_denied&state=mine")
+    answer = LoginAnswer.from_paste("https://x.test/cb/?error=access_denied&state=mine")
     with pytest.raises(ConsentDeniedError, match="declined") as info:
-        code_from_answer(answer, "mine")
+        code_for(answer, "mine")
     assert info.value.error == "access_denied"
 
 
 def test_other_authorization_errors_carry_the_description() -> None:
-    answer = parse_pasted_answer("?error=invalid_scope&error_description=Bad+scope")
+    answer = LoginAnswer.from_paste("?error=invalid_scope&error_description=Bad+scope&state=mine")
     with pytest.raises(AuthorizationError, match=r"invalid_scope.*Bad scope") as info:
-        code_from_answer(answer, None)
+        code_for(answer, "mine")
     assert not isinstance(info.value, ConsentDeniedError)
 
 
 def test_repr_of_an_answer_hides_the_code() -> None:
-    assert "abc123" not in repr(parse_pasted_answer("code=abc123"))
+    assert "abc123" not in repr(LoginAnswer.from_paste("code=abc123"))
 
 
 def test_invalid_grant_on_a_code_is_an_invalid_code_error() -> None:
@@ -110,7 +106,7 @@ def test_invalid_grant_on_a_code_is_an_invalid_code_error() -> None:
     error = token_error(400, body, grant_type="authorization_code")
     assert isinstance(error, InvalidCodeError)
     assert isinstance(error, LoginError)
-    assert "login link again" in str(error)
+    assert "This login is still open" in str(error)
     assert error.body == body
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from helpers import code_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zapier_nb import LoginError, Session, StateMismatchError
-from zapier_nb._oauth import MAX_ANSWER_LENGTH, code_from_answer, parse_pasted_answer
+from zapier_nb._login import MAX_ANSWER_LENGTH, LoginAnswer
 from zapier_nb.sandbox import Sandbox
 
 RIGHT = "Rk3-right_state.value~9"
@@ -76,14 +77,14 @@ def pastes_with_the_right_state(draw: st.DrawFn) -> tuple[str, str]:
 @given(pastes_with_a_wrong_state())
 def test_no_paste_with_a_wrong_missing_or_second_state_passes(text: str) -> None:
     with pytest.raises(LoginError):
-        code_from_answer(parse_pasted_answer(text), RIGHT)
+        code_for(LoginAnswer.from_paste(text), RIGHT)
 
 
 @settings(max_examples=150, deadline=None)
 @given(pastes_with_the_right_state())
 def test_every_shape_with_the_right_state_passes(case: tuple[str, str]) -> None:
     text, code = case
-    assert code_from_answer(parse_pasted_answer(text), RIGHT) == code
+    assert code_for(LoginAnswer.from_paste(text), RIGHT) == code
 
 
 @pytest.mark.parametrize(
@@ -115,28 +116,28 @@ def test_the_reported_pastes_are_refused_before_any_request(
 
 def test_a_missing_state_says_why_it_matters() -> None:
     with pytest.raises(StateMismatchError, match="carries no state"):
-        code_from_answer(parse_pasted_answer("https://x.test/cb?code=abcdef"), RIGHT)
+        code_for(LoginAnswer.from_paste("https://x.test/cb?code=abcdef"), RIGHT)
 
 
 def test_a_bare_code_needs_no_state() -> None:
-    assert code_from_answer(parse_pasted_answer("  abc-DEF_123 \n"), RIGHT) == "abc-DEF_123"
+    assert code_for(LoginAnswer.from_paste("  abc-DEF_123 \n"), RIGHT) == "abc-DEF_123"
 
 
 def test_an_address_pasted_twice_is_named_as_such() -> None:
     url = f"https://x.test/cb?code=abcdef&state={RIGHT}"
     for doubled in (url + url, f"{url} {url}", f"{url}\n{url}"):
         with pytest.raises(LoginError, match="pasted twice"):
-            parse_pasted_answer(doubled)
+            LoginAnswer.from_paste(doubled)
 
 
 def test_a_state_with_another_address_glued_on_is_named_as_such() -> None:
     with pytest.raises(LoginError, match="Another address is glued"):
-        parse_pasted_answer(f"?code=abcdef&state={RIGHT}https%3A%2F%2Fx.test")
+        LoginAnswer.from_paste(f"?code=abcdef&state={RIGHT}https%3A%2F%2Fx.test")
 
 
 def test_two_different_states_are_refused() -> None:
     with pytest.raises(LoginError, match="two different answers"):
-        parse_pasted_answer(f"?code=abcdef&state={RIGHT}&state=other")
+        LoginAnswer.from_paste(f"?code=abcdef&state={RIGHT}&state=other")
 
 
 @pytest.mark.parametrize(
@@ -151,11 +152,11 @@ def test_two_different_states_are_refused() -> None:
 )
 def test_input_that_is_not_an_answer_is_a_login_error(pasted: object, message: str) -> None:
     with pytest.raises(LoginError, match=message):
-        parse_pasted_answer(pasted)
+        LoginAnswer.from_paste(pasted)
 
 
 @pytest.mark.parametrize("state", ["ab-HtTp-cd", "http", "xxhttpsyy"])
 def test_a_state_that_happens_to_spell_http_is_accepted(state: str) -> None:
     """`secrets.token_urlsafe` can spell it; only a real address glued on is refused."""
     pasted = f"https://x.test/cb?code=abcdef&state={state}"
-    assert code_from_answer(parse_pasted_answer(pasted), state) == "abcdef"
+    assert code_for(LoginAnswer.from_paste(pasted), state) == "abcdef"

@@ -52,6 +52,7 @@ EXPECTED_PUBLIC_NAMES = [
     "ToolRunRow",
     "ZapierError",
     "get_session",
+    "login",
     "redirect_uri",
 ]
 
@@ -163,6 +164,69 @@ def test_the_core_loads_no_notebook_layer() -> None:
         assert not _module_imports(package / f"{name}.py") & ui, name
 
 
+# The notebook and terminal layer; everything else in the package is the core below it.
+NOTEBOOK_LAYER = frozenset(
+    {
+        "_action_runner",
+        "_display",
+        "_login_button",
+        "_login_ui",
+        "_progress",
+        "_secret_field",
+        "_server_extension",
+        "_terminal",
+        "magics",
+        "tutorial",
+        "widgets",
+    }
+)
+
+
+def _every_import(path: Path) -> set[str]:
+    """The package modules a module names in any import statement: at the top, inside
+    functions, and under `if TYPE_CHECKING:` alike."""
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                imported.add(node.module.split(".")[0])
+            else:
+                imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("zapier_nb."):
+            imported.add((node.module or "").split(".")[1])
+    return imported
+
+
+def _module_graph() -> dict[str, set[str]]:
+    package = Path(zapier_nb.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")} | {"sandbox"}
+    graph = {path.stem: _every_import(path) & modules for path in package.glob("*.py")}
+    graph.pop("__init__")
+    return {name: imports - {"__init__", name} for name, imports in graph.items()}
+
+
+def test_the_module_graph_of_every_import_statement_has_no_cycle() -> None:
+    graph = _module_graph()
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as cycle:
+        raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None
+    assert "_login" in order
+
+
+def test_the_core_never_imports_the_notebook_layer_not_even_lazily() -> None:
+    graph = _module_graph()
+    for name in sorted(set(graph) - NOTEBOOK_LAYER):
+        assert not graph[name] & NOTEBOOK_LAYER, (name, graph[name] & NOTEBOOK_LAYER)
+
+
+def test_session_login_imports_no_ui() -> None:
+    """`Session.login()` reaches the widget through the hand-over the package sets up."""
+    source = (Path(zapier_nb.__file__).parent / "_session.py").read_text()
+    assert "widgets" not in source
+    assert "_login_ui" not in source
+
+
 def test_the_notebook_layer_names_session_only_for_type_hints() -> None:
     """`Session.login()` imports the notebook layer; it must not import the session back."""
     package = Path(zapier_nb.__file__).parent
@@ -179,3 +243,24 @@ def test_errors_show_where_users_import_them_from() -> None:
         for name in zapier_nb.__all__
         if name.endswith("Error")
     )
+
+
+def test_every_documented_submodule_is_an_attribute_after_a_plain_import() -> None:
+    code = (
+        "import sys, zapier_nb\n"
+        "loaded = [m for m in ('zapier_nb.widgets', 'zapier_nb.magics', 'zapier_nb.sandbox', "
+        "'zapier_nb.tutorial', 'IPython') if m in sys.modules]\n"
+        "print(loaded)\n"
+        "print(zapier_nb.widgets.ActionRunner.__name__, zapier_nb.widgets.LoginWidget.__name__)\n"
+        "print(zapier_nb.sandbox.Sandbox.__name__, zapier_nb.tutorial.setup.__name__)\n"
+        "print(zapier_nb.magics.ZapierMagics.__name__)\n"
+        "print(sorted({'widgets', 'magics', 'sandbox', 'tutorial'} - set(dir(zapier_nb))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "ActionRunner LoginWidget",
+        "Sandbox setup",
+        "ZapierMagics",
+        "[]",
+    ]

@@ -16,10 +16,10 @@ from helpers import assert_no_secrets, log_in
 from zapier_nb import (
     AuthenticationError,
     InvalidCodeError,
+    LoginError,
     PermissionDeniedError,
     ResponseValidationError,
     Session,
-    StateMismatchError,
     ZapierError,
 )
 from zapier_nb.sandbox import Sandbox
@@ -137,7 +137,7 @@ def test_a_rejected_or_forged_code_shows_no_code_or_verifier_in_locals(
     redirected = sandbox.approve(oauth_session.begin_login())
     oauth_session.complete_login(redirected)
     oauth_session.begin_login()
-    with pytest.raises(StateMismatchError) as forged:
+    with pytest.raises(LoginError, match="already ended") as forged:
         oauth_session.complete_login(redirected)  # the state of the earlier login
     again = sandbox.approve(oauth_session.begin_login())
     sandbox.fail_next("token", status=400, body='{"error": "invalid_grant"}')
@@ -211,3 +211,25 @@ def test_the_session_holds_the_api_key_in_no_plain_attribute(sandbox: Sandbox) -
         if hasattr(value, "__dict__")
     ]
     assert sandbox.api_key not in "\n".join(shown)
+
+
+def test_verbose_tracebacks_of_the_key_paths_hold_no_key(sandbox: Sandbox) -> None:
+    """`%xmode Verbose` shows every frame's locals: the key must be in none of them."""
+    key = "sbx_key_typed-into-a-verbose-notebook"
+    with pytest.raises(ZapierError) as bad_url:
+        Session(api_key=key, base_url="ftp://example.org")
+    with pytest.raises(ZapierError) as bad_timeout:
+        Session(api_key=key, base_url=sandbox.base_url, timeout=-1)
+    session = Session(api_key=sandbox.api_key, base_url=sandbox.base_url)
+    with pytest.raises(AuthenticationError) as refused:
+        session.check_api_key(key)
+    for error in (bad_url.value, bad_timeout.value, refused.value):
+        assert key not in locals_shown(error)
+
+
+def test_a_half_built_session_has_a_safe_repr() -> None:
+    half = Session.__new__(Session)
+    assert repr(half) == "Session(<not set up>)"
+    with pytest.raises(ZapierError) as info:
+        Session(base_url="ftp://example.org")
+    assert "Session(<not set up>)" in locals_shown(info.value)

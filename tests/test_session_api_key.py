@@ -131,3 +131,11 @@ def test_the_landing_page_goes_out_in_both_spellings() -> None:
     alone = LoginLinkParams.landing_on(None, first_name="A", last_name="B", email="a@b.c").form()
     assert "redirect_uri" not in alone
     assert "redirect_to" not in alone
+
+
+def test_refresh_with_an_api_key_says_there_is_nothing_to_refresh(sandbox: Sandbox) -> None:
+    session = Session(api_key=sandbox.api_key, base_url=sandbox.base_url)
+    with pytest.raises(ConfigurationError, match="uses an API key") as info:
+        session.refresh()
+    assert "no credentials" not in str(info.value)
+    assert sandbox.count("token") == 0

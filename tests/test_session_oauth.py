@@ -89,7 +89,17 @@ def test_declined_consent_says_so_and_a_second_try_works(
     with pytest.raises(ConsentDeniedError, match="declined"):
         oauth_session.complete_login(sandbox.approve(url, deny=True))
     assert oauth_session.auth_method is None
-    oauth_session.complete_login(sandbox.approve(url))
+    assert oauth_session.login_attempt is not None
+    assert oauth_session.login_attempt.status == "denied"
+    # The declined attempt is over: approving it again is named as such, before any request.
+    tokens = sandbox.count("token")
+    with pytest.raises(LoginError, match="already ended: access was declined"):
+        oauth_session.complete_login(sandbox.approve(url))
+    assert sandbox.count("token") == tokens
+    # A second try is a new attempt, with a new state, and it works.
+    second = oauth_session.begin_login()
+    assert query(second)["state"] != query(url)["state"]
+    oauth_session.complete_login(sandbox.approve(second))
     assert oauth_session.check().success
 
 
@@ -98,7 +108,7 @@ def test_a_reused_code_is_rejected_with_advice(oauth_session: Session, sandbox: 
     code = query(redirected)["code"]
     oauth_session.complete_login(redirected)
     oauth_session.begin_login()
-    with pytest.raises(InvalidCodeError, match="login link again") as info:
+    with pytest.raises(InvalidCodeError, match="This login is still open") as info:
         oauth_session.complete_login(code)
     assert info.value.error == "invalid_grant"
     assert code not in str(info.value)
@@ -296,3 +306,45 @@ def test_two_answers_at_once_spend_the_code_once(oauth_session: Session, sandbox
         first.result()
     assert sandbox.count("token:authorization_code") == 1
     assert oauth_session.check().email == "ada@example.com"
+
+
+def test_each_change_is_heard_once_and_agrees_with_the_state(
+    oauth_session: Session, sandbox: Sandbox
+) -> None:
+    """One notification per begun attempt, login, refresh and logout; whatever a subscriber
+    reads at that moment is the new state, never a half-made one."""
+    seen: list[tuple[str | None, bool, str | None]] = []
+
+    def record() -> None:
+        attempt = oauth_session.login_attempt
+        seen.append(
+            (
+                oauth_session.auth_method,
+                oauth_session.token_info is not None,
+                None if attempt is None else attempt.status,
+            )
+        )
+
+    oauth_session.subscribe(record)
+    url = oauth_session.begin_login()
+    assert seen == [(None, False, "pending")]
+    oauth_session.complete_login(sandbox.approve(url))
+    assert seen[1:] == [("oauth", True, "logged_in")]
+    oauth_session.refresh()
+    assert seen[2:] == [("oauth", True, "logged_in")]
+    oauth_session.logout()
+    assert seen[3:] == [(None, False, "logged_in")]
+    oauth_session.use_api_key(sandbox.api_key)
+    assert seen[4:] == [("api_key", False, "logged_in")]
+    assert len(seen) == 5
+
+
+def test_a_declined_attempt_is_heard_once(oauth_session: Session, sandbox: Sandbox) -> None:
+    url = oauth_session.begin_login()
+    statuses: list[str | None] = []
+    oauth_session.subscribe(
+        lambda: statuses.append(getattr(oauth_session.login_attempt, "status", None))
+    )
+    with pytest.raises(ConsentDeniedError):
+        oauth_session.complete_login(sandbox.approve(url, deny=True))
+    assert statuses == ["denied"]

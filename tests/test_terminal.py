@@ -54,6 +54,24 @@ def test_a_script_prints_the_url_and_reads_the_pasted_address(sandbox: Sandbox) 
     child.expect(pexpect.EOF)
 
 
+def test_a_denial_pasted_at_the_prompt_is_followed_by_a_new_consent_url(
+    sandbox: Sandbox,
+) -> None:
+    child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=True)
+    child.expect(URL)
+    declined = child.match.group(1).decode()
+    child.expect("Code or address: ")
+    child.sendline(sandbox.approve(declined, deny=True))
+    child.expect("Access was declined")
+    child.expect(URL)
+    fresh = child.match.group(1).decode()
+    assert fresh != declined, "the declined attempt is never offered again"
+    child.expect("Code or address: ")
+    child.sendline(sandbox.approve(fresh))
+    child.expect("Logged in as ada@example.com.")
+    child.expect(pexpect.EOF)
+
+
 def test_a_script_reads_the_api_key_without_echo(sandbox: Sandbox) -> None:
     child = spawn([sys.executable, "-c", SCRIPT], sandbox, oauth=False)
     child.expect(r"API key \(input hidden\): ")
@@ -76,7 +94,7 @@ def test_the_ipython_terminal_logs_in_and_shows_text_tables(sandbox: Sandbox) ->
     child.sendline("%load_ext zapier_nb")
     child.expect(r"In \[2\]: ")
     child.sendline("%zapier_check")
-    child.expect("UsageError: Not logged in yet")
+    child.expect("UsageError: Not logged in: run %zapier_login")
     child.expect(r"In \[3\]: ")
     child.sendline("%zapier_login")
     redirected = approve_printed_url(child, sandbox)

@@ -1,19 +1,21 @@
-"""The API's own auth endpoints: who the credentials belong to, and the sign-up link."""
+"""The API's own auth endpoints: who the credentials belong to, and the sign-up link.
+
+Requests are built and answers read here, with no I/O; the session sends them.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _models
 from ._config import checked_link
 from ._errors import error_for_status
-from ._http import httpx, json_or_none, read_json
-from ._oauth import CHECK_PATH, LOGIN_LINK_PATH
+from ._http import Call, SecretSource, httpx, json_or_none, scrubbed_json
+from ._paths import CHECK_PATH, LOGIN_LINK_PATH
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse
 
-__all__ = ["check_result", "login_link_request", "login_link_result"]
+__all__ = ["check_call", "check_result", "login_link_call"]
 
 _HINTS_401 = {
     "api_key": "Copy the key again from https://actions.zapier.com/credentials/ (or from the "
@@ -22,11 +24,25 @@ _HINTS_401 = {
 }
 
 
-def check_result(response: httpx.Response, auth_method: str | None) -> CheckAuthResponse:
+def check_call(base_url: str, auth_method: str | None) -> Call[CheckAuthResponse]:
+    """`GET /api/v2/auth/check/`."""
+    return Call(
+        httpx.Request("GET", base_url + CHECK_PATH),
+        lambda response, secrets: check_result(response, auth_method, secrets),
+    )
+
+
+def check_result(
+    response: httpx.Response, auth_method: str | None, secrets: SecretSource = tuple
+) -> CheckAuthResponse:
     """`GET /api/v2/auth/check/`'s answer, or the error that says what to do."""
+    from . import _models
+
+    what = "the auth check"
     if response.status_code == 200:
-        body = read_json(response, what="the auth check")
-        return _models.parse_response(_models.CheckAuthResponse, body, what="the auth check")
+        return _models.parse_response(
+            _models.CheckAuthResponse, scrubbed_json(response, secrets, what=what), what=what
+        )
     raise error_for_status(
         response.status_code,
         body=json_or_none(response),
@@ -36,26 +52,32 @@ def check_result(response: httpx.Response, auth_method: str | None) -> CheckAuth
     )
 
 
-def login_link_request(
-    client: httpx.Client, landing_url: str | None, *, first_name: str, last_name: str, email: str
-) -> httpx.Request:
-    """`GET /api/v2/auth/login-link/` for a new user who should land on `landing_url`."""
+def login_link_call(
+    base_url: str, landing_url: str | None, *, first_name: str, last_name: str, email: str
+) -> Call[str]:
+    """`GET /api/v2/auth/login-link/` for a new user who should land on `landing_url`.
+
+    The answer is the sign-up link, once it is known to be safe to show.
+    """
+    from . import _models
+
     params = _models.LoginLinkParams.landing_on(
         landing_url, first_name=first_name.strip(), last_name=last_name.strip(), email=email.strip()
     )
-    return client.build_request("GET", LOGIN_LINK_PATH, params=params.form())
 
-
-def login_link_result(response: httpx.Response, base_url: str) -> str:
-    """The sign-up link the server answered, once it is known to be safe to show."""
-    if response.status_code != 200:
-        raise error_for_status(
-            response.status_code,
-            body=json_or_none(response),
-            method="GET",
-            path=LOGIN_LINK_PATH,
-            hint="Check the name, the email and the OAuth client id.",
+    def read(response: httpx.Response, secrets: SecretSource) -> str:
+        what = "the login-link request"
+        if response.status_code != 200:
+            raise error_for_status(
+                response.status_code,
+                body=json_or_none(response),
+                method="GET",
+                path=LOGIN_LINK_PATH,
+                hint="Check the name, the email and the OAuth client id.",
+            )
+        answer = _models.parse_response(
+            _models.LoginLinkResponse, scrubbed_json(response, secrets, what=what), what=what
         )
-    body = read_json(response, what="the login-link request")
-    link = _models.parse_response(_models.LoginLinkResponse, body, what="the login-link request")
-    return checked_link(link.login_link, base_url)
+        return checked_link(answer.login_link, base_url)
+
+    return Call(httpx.Request("GET", base_url + LOGIN_LINK_PATH, params=params.form()), read)

@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._errors import ConfigurationError
-from ._schema import ServerAnswer
+from ._models import ServerAnswer
 
 __all__ = [
     "ActionType",

@@ -1,275 +1,236 @@
-"""AI Actions V2 requests: build them, send them through the session's clients, read the answers.
+"""AI Actions V2: each operation's request built and its answer read, with no I/O.
 
-Each operation is a `_Call` (what to send) and a reader (what the answer means), shared by
-the sync and async twins. Nothing here retries: the session's transport retries GETs, and
-anything else only when the server said it did not act (a 429 or 503 with a short
-`Retry-After`); its bearer auth retries once after a 401 (which proves the action did not
-run). Execute, create, update, delete and rate are never sent twice once they may have
-acted. Errors are scrubbed of the session's secrets here, on every path.
+A builder checks its arguments (refusing anything that would change the endpoint) and
+returns a `Call`: the `httpx.Request` and the reader of its answer. The session sends
+every call through its one send path, which translates transport errors and masks its
+secrets in errors; readers mask them in successful answers. Nothing here retries: the
+session's transport retries GETs, and anything else only when the server said it did
+not act (a 429 or 503 with a short `Retry-After`); its bearer auth retries once after a
+401 (which proves the action did not run). Execute, create, update, delete and rate are
+never sent twice once they may have acted.
+
+The models load on first use, so that a session can be made without pydantic.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
-from ._action_models import (
-    ActionType,
-    AiAction,
-    AiActionMeta,
-    CreateAiActionRequest,
-    ExecuteRequest,
-    constraints_from,
-)
 from ._errors import (
     ActionRequestError,
     ConfigurationError,
     RateLimitError,
     ResponseValidationError,
+    ZapierError,
     error_for_status,
 )
-from ._http import httpx, json_or_none, read_json, retry_after_seconds, translate_transport_errors
-from ._models import parse_response
-from ._results import ActionList, ActionResult, find_action
+from ._http import Call, SecretSource, httpx, json_or_none, retry_after_seconds, scrubbed_json
+from ._paths import ACTIONS_PATH, RATE_PATH
+from ._redact import printable
+
+if TYPE_CHECKING:
+    from ._action_models import ActionType, AiAction, AiActionMeta
+    from ._results import ActionList, ActionResult
 
 __all__ = [
-    "ACTIONS_PATH",
-    "RATE_PATH",
-    "ActionRef",
-    "Host",
-    "acreate_action",
-    "adelete_action",
-    "aget_action",
-    "alist_actions",
-    "alookup_action",
-    "arate_execution",
-    "aresolve_action",
-    "arun_action",
-    "aupdate_action",
-    "create_action",
-    "delete_action",
-    "get_action",
+    "ID_PATTERN",
+    "create_call",
+    "delete_call",
+    "get_call",
     "id_of",
-    "list_actions",
+    "list_call",
     "looks_like_id",
-    "lookup_action",
-    "rate_execution",
-    "resolve_action",
-    "run_action",
-    "update_action",
+    "needs_lookup",
+    "rate_call",
+    "run_call",
+    "update_call",
 ]
 
-
-class Host(Protocol):
-    """What these calls need of a session: its base URL and its authenticated clients."""
-
-    @property
-    def base_url(self) -> str: ...
-
-    @property
-    def client(self) -> httpx.Client: ...
-
-    @property
-    def async_client(self) -> httpx.AsyncClient: ...
-
-    def _scrubbing(self) -> AbstractContextManager[None]: ...
-
-
-ACTIONS_PATH = "/api/v2/ai-actions/"
-RATE_PATH = "/api/v2/execute/log/{execution_log_id}/rate/"
-_ID_SHAPE = re.compile(r"[0-9A-Z]{26}")
+# The API's ids (stored actions and execution logs) are ULIDs: 26 capitals and digits.
+ID_PATTERN = re.compile(r"[0-9A-Z]{26}")
 _REFUSALS = (400, 412, 422)
 
-ActionRef = str | AiAction
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    path: str
-    what: str
-    params: dict[str, str] = field(default_factory=dict)
-    json: Any = None
+# -- the calls ----------------------------------------------------------------------------------
 
 
-# -- sending ----------------------------------------------------------------------------------
+def list_call(base_url: str) -> Call[ActionList]:
+    """`GET /api/v2/ai-actions/`."""
+    return _call("GET", base_url + ACTIONS_PATH, "listing the AI Actions", _action_list)
 
 
-def _request(client: httpx.Client | httpx.AsyncClient, base_url: str, call: _Call) -> httpx.Request:
-    # An absolute URL spares the client joining it to its base URL on every call.
-    return client.build_request(
-        call.method, base_url + call.path, params=call.params or None, json=call.json
-    )
+def get_call(base_url: str, action_id: str) -> Call[AiAction]:
+    """`GET /api/v2/ai-actions/{id}/`."""
+    return _call("GET", _action_url(base_url, action_id), "getting an AI Action", _action)
 
 
-def _send(session: Host, call: _Call) -> httpx.Response:
-    client = session.client
-    with translate_transport_errors(call.method, call.path, session.base_url):
-        return client.send(_request(client, session.base_url, call))
+def delete_call(base_url: str, action: str | AiAction) -> Call[bool]:
+    """`DELETE /api/v2/ai-actions/{id}/`: the answer is true, or false for an unknown id."""
+    url = _action_url(base_url, id_of(action))
+    return _call("DELETE", url, "deleting an AI Action", _deleted)
 
 
-async def _asend(session: Host, call: _Call) -> httpx.Response:
-    client = session.async_client
-    with translate_transport_errors(call.method, call.path, session.base_url):
-        return await client.send(_request(client, session.base_url, call))
-
-
-def _do(session: Host, call: _Call, read: Callable[[Any], T]) -> T:
-    # Scrubbed here, where every caller passes (run_many's workers included): a server
-    # that echoes a key or token must not put it in an error or a result row.
-    with session._scrubbing():
-        return read(_answer(call, _send(session, call)))
-
-
-async def _ado(session: Host, call: _Call, read: Callable[[Any], T]) -> T:
-    with session._scrubbing():
-        return read(_answer(call, await _asend(session, call)))
-
-
-# -- answers ----------------------------------------------------------------------------------
-
-
-_HINTS = {
-    401: "The credentials were not accepted: log in again, or check the API key.",
-    403: (
-        "These credentials may not run AI Actions. An OAuth login needs the scope "
-        "nla:exposed_actions:execute: log in again with the default scope."
-    ),
-    404: "Nothing has this id here. List the actions with list_actions() or %zapier_actions.",
-    429: "Too many requests: wait a little, then try again.",
-}
-
-
-def _answer(call: _Call, response: httpx.Response) -> Any:
-    if response.status_code == 200:
-        return read_json(response, what=call.what)
-    body = json_or_none(response)
-    status = response.status_code
-    message = body.get("error") if isinstance(body, dict) else None
-    if status in _REFUSALS and isinstance(message, str) and message:
-        raise ActionRequestError(
-            f"{call.what[:1].upper()}{call.what[1:]} was refused (HTTP {status}): "
-            f"{message.rstrip('.')}. "
-            "Nothing was run; fix the request and try again.",
-            error=message,
-            status_code=status,
-            body=body,
-            method=call.method,
-            path=call.path,
-        )
-    error = error_for_status(
-        status, body=body, method=call.method, path=call.path, hint=_HINTS.get(status, "")
-    )
-    if isinstance(error, RateLimitError):
-        error.retry_after = retry_after_seconds(response.headers.get("retry-after"))
-    raise error
-
-
-def _action(what: str) -> Callable[[Any], AiAction]:
-    return lambda body: parse_response(AiAction, body, what=what)
-
-
-def _result(what: str) -> Callable[[Any], ActionResult]:
-    return lambda body: parse_response(ActionResult, body, what=what)
-
-
-def _action_list(body: Any) -> ActionList:
-    what = "the list of AI Actions"
-    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-        raise ResponseValidationError(
-            f"The server's answer to {what} does not match the API (results: a list is "
-            "required). Check that the base URL points at Zapier AI Actions.",
-            body=None,
-        )
-    actions = [parse_response(AiAction, item, what=what) for item in body["results"]]
-    link = body.get("configuration_link")
-    return ActionList(actions, link if isinstance(link, str) else "")
-
-
-def _deleted(body: Any) -> bool:
-    if not isinstance(body, bool):
-        raise ResponseValidationError(
-            "The server's answer to deleting an AI Action was not true or false, as the API "
-            "documents. Check that the base URL points at Zapier AI Actions.",
-            body=None,
-        )
-    return body
-
-
-# -- building the calls -------------------------------------------------------------------------
-
-
-def _action_path(action_id: str, suffix: str = "") -> str:
-    action_id = action_id.strip()
-    if not action_id or "/" in action_id or "?" in action_id:
-        raise ConfigurationError(
-            f"{action_id!r} is not an AI Action id. Pass an id from list_actions(), or find "
-            "one with find_action()."
-        )
-    return f"{ACTIONS_PATH}{action_id}/{suffix}"
-
-
-def _list_call() -> _Call:
-    return _Call("GET", ACTIONS_PATH, "listing the AI Actions")
-
-
-def _get_call(action_id: str) -> _Call:
-    return _Call("GET", _action_path(action_id), "getting an AI Action")
-
-
-def _delete_call(action_id: str) -> _Call:
-    return _Call("DELETE", _action_path(action_id), "deleting an AI Action")
-
-
-def _run_call(
-    action_id: str, instructions: str, params: Mapping[str, Any] | None, preview: bool
-) -> _Call:
-    if not isinstance(instructions, str) or not instructions.strip():
-        raise ConfigurationError(
-            "The instructions are empty. Say in plain words what the action should do."
-        )
-    constraints = constraints_from(params)
-    body: dict[str, Any] = {"instructions": instructions}
-    if constraints is not None:
-        body = ExecuteRequest(instructions=instructions, params=constraints).body()
-    return _Call(
-        "POST",
-        _action_path(action_id, "execute/"),
-        "previewing an AI Action" if preview else "running an AI Action",
-        params={"preview_only": "true"} if preview else {},
-        json=body,
-    )
-
-
-def _rate_call(execution_log_id: str, rating: int, feedback: str | None) -> _Call:
-    if isinstance(rating, bool) or rating not in (-1, 0, 1):
-        raise ConfigurationError("rating must be -1 (bad), 0 (neutral) or 1 (good).")
-    log_id = execution_log_id.strip()
-    if not log_id or "/" in log_id or "?" in log_id:
-        raise ConfigurationError(
-            f"{execution_log_id!r} is not an execution log id; take it from a result's "
-            "execution_log_id."
-        )
-    params = {"rating": str(rating)}
-    if feedback:
-        params["feedback"] = feedback
-    return _Call(
-        "POST", RATE_PATH.format(execution_log_id=log_id), "rating an execution", params=params
-    )
-
-
-def _stored_request(
+def create_call(
+    base_url: str,
     *,
+    account_id: int | None,
+    authentication_id: int | None,
     app: str,
     action: str,
     action_type: ActionType,
     params: Mapping[str, str | list[str]] | None,
     meta: AiActionMeta | Mapping[str, Any] | None,
+) -> Call[AiAction]:
+    """`POST /api/v2/ai-actions/`: store an action."""
+    body = _stored(app=app, action=action, action_type=action_type, params=params, meta=meta)
+    query = _account_query(account_id, authentication_id)
+    url = base_url + ACTIONS_PATH
+    return _call("POST", url, "creating an AI Action", _action, params=query, json=body)
+
+
+def update_call(
+    base_url: str,
+    current: AiAction,
+    *,
+    account_id: int | None,
+    authentication_id: int | None,
+    **changes: Any,
+) -> Call[AiAction]:
+    """`PUT /api/v2/ai-actions/{id}/`: the settings not given are kept from `current`."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    body = _stored(
+        app=given.get("app", current.app),
+        action=given.get("action", current.action),
+        action_type=given.get("action_type", current.action_type),
+        params=given.get("params", current.params),
+        meta=given.get("meta", current.meta if "params" not in given else None),
+    )
+    url = _action_url(base_url, current.id)
+    query = _account_query(account_id, authentication_id)
+    return _call("PUT", url, "updating an AI Action", _action, params=query, json=body)
+
+
+def run_call(
+    base_url: str,
+    action: str | AiAction,
+    instructions: str,
+    params: Mapping[str, Any] | None,
+    preview: bool,
+) -> Call[ActionResult]:
+    """`POST /api/v2/ai-actions/{id}/execute/`, with `preview_only=true` for a preview."""
+    from ._action_models import ExecuteRequest, constraints_from
+
+    if not isinstance(instructions, str) or not instructions.strip():
+        raise ConfigurationError(
+            "The instructions are empty. Say in plain words what the action should do."
+        )
+    url = _action_url(base_url, id_of(action), "execute/")
+    constraints = constraints_from(params)
+    body: dict[str, Any] = {"instructions": instructions}
+    if constraints is not None:
+        body = ExecuteRequest(instructions=instructions, params=constraints).body()
+    what = "previewing an AI Action" if preview else "running an AI Action"
+    query = {"preview_only": "true"} if preview else {}
+    return _call("POST", url, what, _result, params=query, json=body)
+
+
+def rate_call(
+    base_url: str, execution_log_id: str, rating: int, feedback: str | None
+) -> Call[ActionResult]:
+    """`POST /api/v2/execute/log/{id}/rate/?rating=-1|0|1&feedback=...`."""
+    if isinstance(rating, bool) or rating not in (-1, 0, 1):
+        raise ConfigurationError("rating must be -1 (bad), 0 (neutral) or 1 (good).")
+    log_id = _checked_id(
+        execution_log_id, "an execution log id; take it from a result's execution_log_id"
+    )
+    query = {"rating": str(rating)}
+    if feedback:
+        query["feedback"] = feedback
+    url = base_url + RATE_PATH.format(execution_log_id=log_id)
+    return _call("POST", url, "rating an execution", _result, params=query)
+
+
+# -- naming an action ---------------------------------------------------------------------------
+
+
+def id_of(action: str | AiAction) -> str:
+    return action if isinstance(action, str) else action.id
+
+
+def looks_like_id(text: str) -> bool:
+    """AI Action ids are 26 upper-case letters and digits (ULIDs)."""
+    return bool(ID_PATTERN.fullmatch(text.strip()))
+
+
+def needs_lookup(action: object) -> TypeGuard[str]:
+    """Whether `action` names an action to look up (one list request): a string that is
+    not an id. An `AiAction` or an id is used as it is."""
+    if isinstance(action, str):
+        return not looks_like_id(action)
+    from ._action_models import AiAction
+
+    if isinstance(action, AiAction):
+        return False
+    raise ConfigurationError(
+        f"An action is named by its id, app/action key or description (a string) or given "
+        f"as an AiAction, not a {type(action).__name__}."
+    )
+
+
+def _checked_id(value: object, what: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not ID_PATTERN.fullmatch(text):
+        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
+        raise ConfigurationError(
+            f"{shown} is not {what} (26 capital letters and digits). Nothing was sent."
+        )
+    return text
+
+
+def _action_url(base_url: str, action_id: object, suffix: str = "") -> str:
+    checked = _checked_id(
+        action_id,
+        "an AI Action id. Pass an id from list_actions(), or find one with find_action()",
+    )
+    return f"{base_url}{ACTIONS_PATH}{checked}/{suffix}"
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def _call(
+    method: str,
+    url: str,
+    what: str,
+    parse: Callable[[Any, str], T],
+    *,
+    params: dict[str, str] | None = None,
+    json: Any = None,
+) -> Call[T]:
+    def read(response: httpx.Response, secrets: SecretSource) -> T:
+        # No local here holds the answer's body: a traceback that shows local
+        # variables must not show what the server echoed.
+        if response.status_code != 200:
+            raise _failure(response, what)
+        return parse(scrubbed_json(response, secrets, what=what), what)
+
+    return Call(httpx.Request(method, url, params=params or None, json=json), read)
+
+
+def _stored(
+    *,
+    app: str | None,
+    action: str | None,
+    action_type: str | None,
+    params: Mapping[str, str | list[str]] | None,
+    meta: AiActionMeta | Mapping[str, Any] | None,
 ) -> dict[str, Any]:
+    from ._action_models import CreateAiActionRequest
+
     values = dict(params or {})
     if meta is None:
         meta = {
@@ -283,12 +244,14 @@ def _stored_request(
              "meta": meta}
         )  # fmt: skip
     except ValueError as exc:
-        raise ConfigurationError(
-            f"The action's settings are not valid ({_first_problem(exc)}). app and action are "
-            "strings, action_type one of read, write, search, read_bulk, params maps input keys "
-            "to a string or a list of strings."
-        ) from None
-    return request.body()
+        problem = _first_problem(exc)
+    else:
+        return request.body()
+    raise ConfigurationError(
+        f"The action's settings are not valid ({problem}). app and action are strings, "
+        "action_type one of read, write, search, read_bulk, params maps input keys to a "
+        "string or a list of strings."
+    )
 
 
 def _first_problem(exc: ValueError) -> str:
@@ -308,176 +271,81 @@ def _account_query(account_id: int | None, authentication_id: int | None) -> dic
     return query
 
 
-def _create_call(body: dict[str, Any], query: dict[str, str]) -> _Call:
-    return _Call("POST", ACTIONS_PATH, "creating an AI Action", params=query, json=body)
+# -- reading ----------------------------------------------------------------------------------
 
 
-def _update_call(action_id: str, body: dict[str, Any], query: dict[str, str]) -> _Call:
-    return _Call("PUT", _action_path(action_id), "updating an AI Action", params=query, json=body)
+_HINTS = {
+    401: "The credentials were not accepted: log in again, or check the API key.",
+    403: (
+        "These credentials may not run AI Actions. An OAuth login needs the scope "
+        "nla:exposed_actions:execute: log in again with the default scope."
+    ),
+    404: "Nothing has this id here. List the actions with list_actions() or %zapier_actions.",
+    429: "Too many requests: wait a little, then try again.",
+}
 
 
-def _merged(current: AiAction, changes: dict[str, Any]) -> dict[str, Any]:
-    given = {k: v for k, v in changes.items() if v is not None}
-    return {
-        "app": given.get("app", current.app),
-        "action": given.get("action", current.action),
-        "action_type": given.get("action_type", current.action_type),
-        "params": given.get("params", current.params),
-        "meta": given.get("meta", current.meta if "params" not in given else None),
-    }
-
-
-# -- the operations -----------------------------------------------------------------------------
-
-
-def list_actions(session: Host) -> ActionList:
-    return _do(session, _list_call(), _action_list)
-
-
-async def alist_actions(session: Host) -> ActionList:
-    return await _ado(session, _list_call(), _action_list)
-
-
-def get_action(session: Host, action_id: str) -> AiAction:
-    return _do(session, _get_call(action_id), _action("getting an AI Action"))
-
-
-async def aget_action(session: Host, action_id: str) -> AiAction:
-    return await _ado(session, _get_call(action_id), _action("getting an AI Action"))
-
-
-def create_action(
-    session: Host,
-    *,
-    account_id: int | None = None,
-    authentication_id: int | None = None,
-    **settings: Any,
-) -> AiAction:
-    call = _create_call(_stored_request(**settings), _account_query(account_id, authentication_id))
-    return _do(session, call, _action("creating an AI Action"))
-
-
-async def acreate_action(
-    session: Host,
-    *,
-    account_id: int | None = None,
-    authentication_id: int | None = None,
-    **settings: Any,
-) -> AiAction:
-    call = _create_call(_stored_request(**settings), _account_query(account_id, authentication_id))
-    return await _ado(session, call, _action("creating an AI Action"))
-
-
-def update_action(
-    session: Host,
-    ref: ActionRef,
-    *,
-    account_id: int | None = None,
-    authentication_id: int | None = None,
-    **changes: Any,
-) -> AiAction:
-    current = ref if isinstance(ref, AiAction) else get_action(session, ref)
-    body = _stored_request(**_merged(current, changes))
-    call = _update_call(current.id, body, _account_query(account_id, authentication_id))
-    return _do(session, call, _action("updating an AI Action"))
-
-
-async def aupdate_action(
-    session: Host,
-    ref: ActionRef,
-    *,
-    account_id: int | None = None,
-    authentication_id: int | None = None,
-    **changes: Any,
-) -> AiAction:
-    current = ref if isinstance(ref, AiAction) else await aget_action(session, ref)
-    body = _stored_request(**_merged(current, changes))
-    call = _update_call(current.id, body, _account_query(account_id, authentication_id))
-    return await _ado(session, call, _action("updating an AI Action"))
-
-
-def delete_action(session: Host, action: ActionRef) -> bool:
-    return _do(session, _delete_call(id_of(action)), _deleted)
-
-
-async def adelete_action(session: Host, action: ActionRef) -> bool:
-    return await _ado(session, _delete_call(id_of(action)), _deleted)
-
-
-def run_action(
-    session: Host,
-    action_id: str,
-    instructions: str,
-    params: Mapping[str, Any] | None = None,
-    preview: bool = False,
-) -> ActionResult:
-    call = _run_call(action_id, instructions, params, preview)
-    return _do(session, call, _result(call.what))
-
-
-async def arun_action(
-    session: Host,
-    action_id: str,
-    instructions: str,
-    params: Mapping[str, Any] | None = None,
-    preview: bool = False,
-) -> ActionResult:
-    call = _run_call(action_id, instructions, params, preview)
-    return await _ado(session, call, _result(call.what))
-
-
-def rate_execution(
-    session: Host, execution_log_id: str, rating: int, feedback: str | None = None
-) -> ActionResult:
-    call = _rate_call(execution_log_id, rating, feedback)
-    return _do(session, call, _result(call.what))
-
-
-async def arate_execution(
-    session: Host, execution_log_id: str, rating: int, feedback: str | None = None
-) -> ActionResult:
-    call = _rate_call(execution_log_id, rating, feedback)
-    return await _ado(session, call, _result(call.what))
-
-
-# -- naming an action ---------------------------------------------------------------------------
-
-
-def id_of(action: ActionRef) -> str:
-    return action.id if isinstance(action, AiAction) else action
-
-
-def looks_like_id(text: str) -> bool:
-    """AI Action ids are 26 upper-case letters and digits (ULIDs)."""
-    return bool(_ID_SHAPE.fullmatch(text.strip()))
-
-
-def lookup_action(session: Host, query: str) -> AiAction:
-    return find_action(list_actions(session), query)
-
-
-async def alookup_action(session: Host, query: str) -> AiAction:
-    return find_action(await alist_actions(session), query)
-
-
-def resolve_action(session: Host, action: ActionRef) -> AiAction | str:
-    """An id-shaped string is used as it is (no request); anything else is looked up."""
-    if isinstance(action, AiAction):
-        return action
-    _check_ref(action)
-    return action.strip() if looks_like_id(action) else lookup_action(session, action)
-
-
-async def aresolve_action(session: Host, action: ActionRef) -> AiAction | str:
-    if isinstance(action, AiAction):
-        return action
-    _check_ref(action)
-    return action.strip() if looks_like_id(action) else await alookup_action(session, action)
-
-
-def _check_ref(action: object) -> None:
-    if not isinstance(action, str):
-        raise ConfigurationError(
-            f"An action is named by its id, app/action key or description (a string) or "
-            f"given as an AiAction, not a {type(action).__name__}."
+def _failure(response: httpx.Response, what: str) -> ZapierError:
+    """The error an answer other than 200 means; returned, not raised, so that this frame
+    (which holds the server's body) is not part of the traceback."""
+    method, path = response.request.method, response.request.url.path
+    body = json_or_none(response)
+    status = response.status_code
+    message = body.get("error") if isinstance(body, dict) else None
+    if status in _REFUSALS and isinstance(message, str) and message:
+        message = printable(message)
+        return ActionRequestError(
+            f"{what[:1].upper()}{what[1:]} was refused (HTTP {status}): "
+            f"{message.rstrip('.')}. Nothing was run; fix the request and try again.",
+            error=message,
+            status_code=status,
+            body=body,
+            method=method,
+            path=path,
         )
+    error = error_for_status(
+        status, body=body, method=method, path=path, hint=_HINTS.get(status, "")
+    )
+    if isinstance(error, RateLimitError):
+        error.retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    return error
+
+
+def _action(body: Any, what: str) -> AiAction:
+    from ._action_models import AiAction
+    from ._models import parse_response
+
+    return parse_response(AiAction, body, what=what)
+
+
+def _result(body: Any, what: str) -> ActionResult:
+    from ._models import parse_response
+    from ._results import ActionResult
+
+    return parse_response(ActionResult, body, what=what)
+
+
+def _action_list(body: Any, _what: str) -> ActionList:
+    from ._results import ActionList
+
+    what = "the list of AI Actions"
+    results = body.get("results") if isinstance(body, dict) else None
+    link = body.get("configuration_link") if isinstance(body, dict) else None
+    del body  # a traceback that shows local variables shows no more of the answer than needed
+    if not isinstance(results, list):
+        raise ResponseValidationError(
+            f"The server's answer to {what} does not match the API (results: a list is "
+            "required). Check that the base URL points at Zapier AI Actions."
+        )
+    actions = [_action(item, what) for item in results]
+    return ActionList(actions, link if isinstance(link, str) else "")
+
+
+def _deleted(body: Any, _what: str) -> bool:
+    if not isinstance(body, bool):
+        del body
+        raise ResponseValidationError(
+            "The server's answer to deleting an AI Action was not true or false, as the API "
+            "documents. Check that the base URL points at Zapier AI Actions."
+        )
+    return body

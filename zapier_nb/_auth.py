@@ -1,12 +1,16 @@
-"""httpx auth flows: the API key header, and a bearer token that refreshes itself.
+"""The session's one httpx auth: the API key header, or a bearer token that refreshes itself.
 
-The bearer flow refreshes before expiry and once more on a 401, retrying the request
-once. Its protocol is written once, as a generator of steps (`BearerAuth._steps`):
-requests to send, and the points where a lock is taken or let go. Two drivers run it,
-one with a thread lock and the cache's file lock for `httpx.Client`, one with a task
-lock and the polled file lock for `httpx.AsyncClient`, as httpx wraps one `auth_flow`
-in a sync and an async driver. Under the lock the token is checked again, so N callers
-that find it expired cause one refresh request.
+`SessionAuth` is installed on a session's clients when they are built and reads the
+keeper at every request: logging in, out or switching to a key changes the keeper,
+never the clients. With no credentials it first takes up a login another kernel saved
+in the shared cache, then refuses to send. The bearer flow refreshes before expiry and
+once more on a 401, retrying the request once. Its protocol is written once, as a
+generator of steps (`SessionAuth._steps`): requests to send, and the points where a
+lock is taken or let go. Two drivers run it, one with a thread lock and the cache's
+file lock for `httpx.Client`, one with a task lock and the polled file lock for
+`httpx.AsyncClient`, as httpx wraps one `auth_flow` in a sync and an async driver.
+Under the lock the token is checked again, so N callers that find it expired cause one
+refresh request.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING
 
-from ._errors import LoginRequiredError
 from ._http import httpx
 from ._keeper import TokenKeeper
 from ._redact import Secret
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 
     from ._models import Token
 
-__all__ = ["ApiKeyAuth", "BearerAuth", "Lock", "NoCredentialsAuth"]
+__all__ = ["ApiKeyAuth", "Lock", "SessionAuth"]
 
 _LOCK_POLL_SECONDS = 0.002
 
@@ -49,17 +52,6 @@ class ApiKeyAuth(httpx.Auth):
         return "ApiKeyAuth(api_key='***')"
 
 
-class NoCredentialsAuth(httpx.Auth):
-    """Refuses to send: the session has not logged in."""
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise LoginRequiredError(
-            "This session has no credentials yet. Log in first: session.login() or %zapier_login "
-            "in a notebook, or Session(api_key=...)."
-        )
-        yield request  # pragma: no cover
-
-
 class Lock(enum.Enum):
     """What the bearer flow's steps ask of a driver besides sending a request."""
 
@@ -72,8 +64,9 @@ Step = httpx.Request | Lock
 Steps = Generator[Step, httpx.Response, None]
 
 
-class BearerAuth(httpx.Auth):
-    """`Authorization: Bearer` with refresh before expiry and once on a 401."""
+class SessionAuth(httpx.Auth):
+    """The keeper's credentials: `x-api-key`, or `Authorization: Bearer` with refresh before
+    expiry and once on a 401."""
 
     requires_request_body = True
 
@@ -84,12 +77,19 @@ class BearerAuth(httpx.Auth):
         )
 
     def __repr__(self) -> str:
-        return "BearerAuth(access_token='***')"
+        return f"SessionAuth(method={self._keeper.method!r})"
 
     # -- the protocol, once -----------------------------------------------------------
 
     def _steps(self, request: httpx.Request) -> Steps:
         keeper = self._keeper
+        if not keeper.take_up_shared_login():
+            keeper.current()  # raises why: never logged in, or the login ended
+        api_key = keeper.api_key
+        if api_key is not None:
+            request.headers["x-api-key"] = api_key.reveal()
+            yield request
+            return
         token = keeper.current()
         if keeper.refresh_due(token):
             token = yield from self._refresh_steps(keeper.refresh_due)

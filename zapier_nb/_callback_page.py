@@ -108,7 +108,10 @@ for _name, _value in (
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
-    "color:#201515}h1{font-size:1.4rem}input{width:100%;font-family:monospace;padding:.3rem}"
+    "color:#201515}h1{font-size:1.4rem}"
+    # Room below the baseline, so that the underscores of `sbx_code_...` show.
+    "input{box-sizing:border-box;width:100%;font:1rem/1.6 monospace;padding:.35rem .5rem;"
+    "height:auto}"
     "button{margin-top:.5rem;padding:.3rem 1rem}"
 )
 

@@ -15,6 +15,7 @@ from ._errors import ConfigurationError
 __all__ = [
     "CACHE_DIR_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_SCOPE",
     "ENV_VARS",
     "TOKEN_CACHE_ENV",
     "TOKEN_CACHE_MODES",
@@ -22,6 +23,7 @@ __all__ = [
     "TokenCacheChoice",
     "TokenCacheMode",
     "TokenCacheSetting",
+    "check_redirect_uri",
     "checked_link",
     "is_loopback",
     "normalize_base_url",
@@ -29,6 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://actions.zapier.com"
+DEFAULT_SCOPE = "openid nla:exposed_actions:execute"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_LEEWAY = 60.0
@@ -63,7 +66,7 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if self.redirect_uri is not None:
-            _check_redirect_uri(self.redirect_uri)
+            check_redirect_uri(self.redirect_uri)
         if self.timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {self.timeout}.")
         if self.max_retries < 0:
@@ -176,7 +179,8 @@ def _check_authority(url: str, netloc: str, hostname: str) -> None:
         )
 
 
-def _check_redirect_uri(uri: str) -> None:
+def check_redirect_uri(uri: str) -> None:
+    """Refuse a redirect URI that is not an http(s) URL."""
     parts = urlsplit(uri)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._config import checked_link
+from ._errors import ConfigurationError
 from ._tables import pairs_html, pairs_text
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ __all__ = [
     "format_time",
     "html_with_links",
     "login_link_table",
+    "safe_link",
     "shown_path",
     "status_table",
 ]
@@ -54,6 +57,14 @@ class ResultTable:
 _URL = re.compile(r"https?://[^\s<>\"']+")
 # Widgets show HTML without the notebook's own link style.
 LINK_STYLE = "color:var(--jp-content-link-color,#0d47a1);text-decoration:underline"
+
+
+def safe_link(url: str) -> str | None:
+    """`url` if it may be shown as a link: https, or http on loopback."""
+    try:
+        return checked_link(url, "")
+    except ConfigurationError:
+        return None
 
 
 def html_with_links(text: str) -> str:
@@ -161,7 +172,10 @@ class _LinkTable(ResultTable):
         self.link = link
 
     def _repr_html_(self) -> str:
-        href = html.escape(self.link, quote=True)
+        link = safe_link(self.link)
+        if link is None:
+            return super()._repr_html_()
+        href = html.escape(link, quote=True)
         anchor = (
             f'<a href="{href}" target="_blank" rel="noopener noreferrer">Open the sign-up link</a>'
         )

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._redact import redact, scrub, scrub_value
+from ._redact import printable, redact, scrub, scrub_value
 
 __all__ = [
     "APIConnectionError",
@@ -250,7 +250,7 @@ def _server_detail(body: Any) -> str:
         for key in ("detail", "error_description", "error", "message"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return value.rstrip(".")
+                return printable(value).rstrip(".")
     return ""
 
 

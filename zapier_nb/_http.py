@@ -7,6 +7,9 @@ server (the connection failed) or when the server said it did not act and when t
 back (429 or 503 with a `Retry-After` of a few seconds). Never after a timeout, a
 dropped answer or another 5xx: a refresh the server did perform has rotated the
 refresh token, and an action it did run must not run twice.
+
+Every answer is read through a cap (`MAX_BODY_BYTES`, raw and decompressed), so a hostile
+or broken server cannot fill the kernel's memory.
 """
 
 from __future__ import annotations
@@ -14,18 +17,26 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
+import math
 import random
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx2 as httpx
+from httpx2._client import UseClientDefault
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseValidationError
+from ._redact import scrub_answer
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "AsyncRetryTransport",
+    "Call",
     "RetryTransport",
+    "SecretSource",
+    "UseClientDefault",
     "backoff_delay",
     "httpx",
     "json_or_none",
@@ -33,7 +44,9 @@ __all__ = [
     "new_client",
     "read_json",
     "retry_after_seconds",
+    "scrubbed_json",
     "translate_transport_errors",
+    "with_client_defaults",
 ]
 
 logger = logging.getLogger("zapier_nb")
@@ -42,23 +55,39 @@ _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 4.0
 # The longest Retry-After honoured by waiting; a longer one is the caller's to handle.
 _RETRY_AFTER_CAP = 5.0
+# The longest Retry-After believed at all: a day (anything longer is as good as "not now").
+_RETRY_AFTER_MAX = 86_400.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
+MAX_BODY_BYTES = 10 * 1024 * 1024  # the most of an answer read, raw or decompressed
+
+T = TypeVar("T")
+SecretSource = Callable[[], Iterable[str | None]]
+
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header as seconds: a number, or an HTTP date."""
+    """A Retry-After header as seconds (0 to a day): a number, or an HTTP date.
+
+    Anything else (NaN, garbage, an unreadable date) is None, as if the header were absent.
+    """
     if not value:
         return None
+    seconds: float | None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = _seconds_until(value)
+    if seconds is None or math.isnan(seconds):
         return None
-    return max(when.timestamp() - time.time(), 0.0)
+    return min(max(seconds, 0.0), _RETRY_AFTER_MAX)
+
+
+def _seconds_until(date: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(date).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -104,7 +133,7 @@ class RetryTransport(httpx.BaseTransport):
                 time.sleep(backoff_delay(attempt))
                 continue
             if last or not _may_resend_after(request, response):
-                return response
+                return capped(response, sync=True)
             response.close()
             _log_retry(request, f"HTTP {response.status_code}", attempt)
             time.sleep(backoff_delay(attempt, _retry_after(response)))
@@ -135,7 +164,7 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
                 await asyncio.sleep(backoff_delay(attempt))
                 continue
             if last or not _may_resend_after(request, response):
-                return response
+                return capped(response, sync=False)
             await response.aclose()
             _log_retry(request, f"HTTP {response.status_code}", attempt)
             await asyncio.sleep(backoff_delay(attempt, _retry_after(response)))
@@ -143,6 +172,116 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+# -- reading answers with a cap ----------------------------------------------------------------
+
+
+def _too_large() -> ResponseValidationError:
+    return ResponseValidationError(
+        f"The server's answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB (read or "
+        "decompressed), so it was not read. Check that the base URL points at Zapier AI "
+        "Actions; ask for less at a time if it does."
+    )
+
+
+def _undecodable() -> ResponseValidationError:
+    return ResponseValidationError(
+        "The server's answer could not be decompressed. Try again in a moment; if it "
+        "persists, check that the base URL points at Zapier AI Actions."
+    )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, chunk: bytes) -> bytes:
+        self.total += len(chunk)
+        if self.total > MAX_BODY_BYTES:
+            raise _too_large()
+        return chunk
+
+
+class _RawCap(httpx.SyncByteStream):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        counter = _Counter()
+        for chunk in self._inner:
+            yield counter.add(chunk)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _DecodedCap(httpx.SyncByteStream):
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        counter = _Counter()
+        try:
+            for chunk in self._response.iter_bytes():
+                yield counter.add(chunk)
+        except httpx.DecodingError:
+            raise _undecodable() from None
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class _AsyncRawCap(httpx.AsyncByteStream):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        counter = _Counter()
+        async for chunk in self._inner:
+            yield counter.add(chunk)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _AsyncDecodedCap(httpx.AsyncByteStream):
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        counter = _Counter()
+        try:
+            async for chunk in self._response.aiter_bytes():
+                yield counter.add(chunk)
+        except httpx.DecodingError:
+            raise _undecodable() from None
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def capped(response: httpx.Response, *, sync: bool) -> httpx.Response:
+    """The transport's answer, decompressed here in bounded pieces and cut off (with an
+    error that says so) past `MAX_BODY_BYTES` read or decompressed.
+
+    A plain answer of a declared length within the cap is left as it is: the HTTP parser
+    reads no more than that length.
+    """
+    length = response.headers.get("content-length", "")
+    plain = "content-encoding" not in response.headers
+    if plain and length.isdigit() and int(length) <= MAX_BODY_BYTES:
+        return response
+    response.stream = _RawCap(response.stream) if sync else _AsyncRawCap(response.stream)
+    headers = response.headers.copy()
+    if headers.pop("content-encoding", None) is not None:
+        headers.pop("content-length", None)
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        stream=_DecodedCap(response) if sync else _AsyncDecodedCap(response),
+        extensions=response.extensions,
+    )
 
 
 def new_client(*, max_retries: int, **options: Any) -> httpx.Client:
@@ -182,6 +321,29 @@ def translate_transport_errors(method: str, path: str, base_url: str) -> Iterato
             f"{method} {path} could not reach {base_url} ({type(exc).__name__}). Check the base "
             "URL and your network, then try again."
         ) from None
+
+
+def with_client_defaults(request: httpx.Request, client: httpx.Client | httpx.AsyncClient) -> None:
+    """Give a request built on its own the client's headers and timeout, as
+    `client.build_request` would have."""
+    for name, value in client.headers.multi_items():
+        if name not in request.headers:
+            request.headers[name] = value
+    request.extensions.setdefault("timeout", client.timeout.as_dict())
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request, and how its answer is read: `read(response, secrets)` gives the result
+    or raises the error a user can act on, with the secrets masked in what it keeps."""
+
+    request: httpx.Request
+    read: Callable[[httpx.Response, SecretSource], T]
+
+
+def scrubbed_json(response: httpx.Response, secrets: SecretSource, *, what: str) -> Any:
+    """A successful answer's JSON, with every secret the server echoed masked."""
+    return scrub_answer(read_json(response, what=what), response.content, secrets())
 
 
 def read_json(response: httpx.Response, *, what: str) -> Any:

@@ -1,9 +1,13 @@
-"""The OAuth token a session holds, and the refresh protocol's state around it.
+"""A session's credentials, owned in one place: the API key, or the OAuth token and the
+refresh protocol's state around it.
 
-`TokenKeeper` turns token-endpoint answers into state, ends the session when a
-refresh token is rejected, and, with a token cache, keeps the state in step with
-other processes: under the cache's file lock it re-reads the cache and takes up a
-token another process refreshed, so a rotating refresh token is never spent twice.
+`TokenKeeper` is the single source of truth for how a session authenticates, and the
+one that announces each change of it, once. It turns token-endpoint answers into
+state, ends the session when a refresh token is rejected, and, with a token cache,
+keeps the state in step with other processes: under the cache's file lock it re-reads
+the cache and takes up a token another process refreshed, so a rotating refresh token
+is never spent twice; a session with no credentials takes up a login another process
+saved before it answers "not logged in".
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ._errors import LoginRequiredError, SessionExpiredError, TokenCacheError, ZapierError
 from ._grants import read_token_answer, refresh_request
 from ._http import httpx
-from ._oauth import TOKEN_PATH
+from ._paths import TOKEN_PATH
 
 if TYPE_CHECKING:
     from ._models import Token
+    from ._redact import Secret
     from ._store import TokenStore
 
 __all__ = ["TokenKeeper"]
@@ -29,14 +34,19 @@ __all__ = ["TokenKeeper"]
 logger = logging.getLogger("zapier_nb")
 
 _Ended = SessionExpiredError | LoginRequiredError
+_LOGGED_OUT = (
+    "This session was logged out. Log in again: session.login() or %zapier_login in a "
+    "notebook, or Session(api_key=...)."
+)
 
 
 class TokenKeeper:
-    """Holds the OAuth token and turns token-endpoint answers into new state.
+    """Holds the API key or the OAuth token, and turns token-endpoint answers into state.
 
     With a store, every change is written to the token cache, and
     `take_up_cached_token()` (called under the cache's lock) takes up a token another
-    process wrote. `on_change` hears every change of the token.
+    process wrote. `on_change` hears every change of the credentials, once each, after
+    the state it reports is in place.
     """
 
     def __init__(
@@ -49,8 +59,11 @@ class TokenKeeper:
         on_change: Callable[[], None] | None = None,
         store: TokenStore | None = None,
         timeout: float | None = None,
+        api_key: Secret | None = None,
     ) -> None:
         self.lock = threading.Lock()
+        self._api_key = api_key
+        self._dropped: Token | None = None  # the token this session ended, never taken up again
         # A request an auth flow yields skips the client's timeout; it must carry its own.
         self._timeout = httpx.Timeout(timeout).as_dict()
         self._token_url = f"{base_url}{TOKEN_PATH}"
@@ -70,12 +83,31 @@ class TokenKeeper:
         return self._token
 
     @property
+    def api_key(self) -> Secret | None:
+        return self._api_key
+
+    @property
+    def method(self) -> Literal["api_key", "oauth"] | None:
+        """How requests are authenticated now: the key wins over a token."""
+        if self._api_key is not None:
+            return "api_key"
+        return "oauth" if self._token is not None else None
+
+    def use_api_key(self, api_key: Secret) -> None:
+        """Authenticate every later request with this key."""
+        self._api_key = api_key
+        self._changed()
+
+    @property
     def store(self) -> TokenStore | None:
         return self._store
 
     def set(self, token: Token | None, *, ended: _Ended | None = None) -> None:
         self._token = token
         self._ended = ended
+        self._changed()
+
+    def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
 
@@ -95,7 +127,8 @@ class TokenKeeper:
         if ended is not None:
             raise LoginRequiredError(ended.message, ended=True)
         raise LoginRequiredError(
-            "This session is not logged in. Log in with session.login() or %zapier_login."
+            "This session has no credentials yet. Log in first: session.login() or "
+            "%zapier_login in a notebook, or Session(api_key=...)."
         )
 
     def refresh_due(self, token: Token) -> bool:
@@ -110,9 +143,32 @@ class TokenKeeper:
         token = self._store.load()
         if token is None:
             return False
-        self.set(token)
         self._synced = token
+        self.set(token)
         return True
+
+    def take_up_shared_login(self) -> bool:
+        """With no credentials, take up a login another process saved in the cache.
+
+        True when there are credentials now. A login this session ended itself (a
+        logout, a rejected refresh) is not taken up again from a stale entry: only one
+        written since.
+        """
+        if self.method is not None:
+            return True
+        store = self._store
+        if store is None or not store.exists():
+            return False
+        with self.lock:
+            if self.method is not None:
+                return True
+            token = store.load()
+            dropped = self._dropped
+            if token is None or (dropped is not None and _same(token, dropped)):
+                return False
+            self._synced = token
+            self.set(token)
+            return True
 
     @contextlib.contextmanager
     def interprocess_lock(self) -> Iterator[None]:
@@ -171,16 +227,19 @@ class TokenKeeper:
         return cached
 
     def replace(self, token: Token) -> None:
-        """A new login: hold it and cache it. Hold `lock`."""
+        """A new OAuth login, which takes over from any key: hold it and cache it. Hold `lock`."""
         self._synced = None
+        self._api_key = None
         with self.interprocess_lock():
             self._persist(token)
             self.set(token)
 
     def forget(self) -> None:
-        """Drop the token and its cache entry. Hold `lock`."""
+        """Drop every credential and the cache entry. Hold `lock`."""
         store, self._synced = self._store, None
-        self.set(None)
+        self._api_key = None
+        self._dropped = self._token or self._dropped
+        self.set(None, ended=LoginRequiredError(_LOGGED_OUT, ended=True))
         if store is None or not store.exists():
             return
         with self.interprocess_lock():
@@ -216,6 +275,7 @@ class TokenKeeper:
         except SessionExpiredError as error:
             if self._token is used:
                 self._discard(used)
+                self._dropped = used
                 self.set(None, ended=error)
             raise
         self._persist(token)

@@ -14,11 +14,16 @@ if TYPE_CHECKING:
 __all__ = ["login"]
 
 
-def login(session: Session, *, wait: bool = False) -> None:
-    """Show the login widget; or, with `wait` or outside a notebook, ask at the prompt.
+def login(session: Session | None = None, *, wait: bool = False) -> None:
+    """Log `session` (the kernel's default one when None) in: the widget in a notebook; with
+    `wait`, or outside a notebook, a prompt.
 
     In a notebook the prompt hides what is typed: an echoed answer would be saved.
     """
+    if session is None:
+        from ._default_session import get_session
+
+        session = get_session()
     notebook = in_notebook()
     if notebook and not wait:
         from IPython.display import display

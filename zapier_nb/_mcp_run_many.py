@@ -28,10 +28,18 @@ from ._errors import (
     ToolError,
     ZapierError,
 )
+from ._interactive import Progress, progress_bar
 from ._mcp_loop import LoopThread
 from ._mcp_results import ToolResult, ToolRunResult, ToolRunRow
-from ._progress import Progress, progress_bar
-from ._run_many import _FATAL, _STOPPED, _check_concurrency, _is_missing, _rows_of, _Run
+from ._run_many import (
+    _FATAL,
+    _STOPPED,
+    _check_concurrency,
+    _is_missing,
+    _rows_of,
+    _Run,
+    run_ending,
+)
 
 __all__ = ["Job", "RunEngine", "adrive", "check_concurrency", "drive", "jobs_from", "new_bar"]
 
@@ -183,7 +191,8 @@ def _finish(bar: Progress, result: ToolRunResult) -> ToolRunResult:
         and result.stopped_by is None
         and not (result.counts["error"] or result.counts["unknown"])
     )
-    bar.close(result.summary(), ok=ok)
+    stopped = result.interrupted or result.stopped_by is not None
+    bar.close(run_ending(result, stopped), result.summary(), ok=ok)
     return result
 
 

@@ -6,30 +6,19 @@ is imported by the package until a progress bar is wanted.
 
 from __future__ import annotations
 
+import html
 import importlib
 import sys
 import time
-from typing import Any, Protocol
+from typing import Any
 
+from ._interactive import Progress, Silent
 from ._kernel import in_notebook
+from ._redact import printable
 
-__all__ = ["Progress", "progress_bar"]
+__all__ = ["progress_bar"]
 
 _MIN_INTERVAL = 0.1
-
-
-class Progress(Protocol):
-    def update(self, done: int, failed: int) -> None: ...
-
-    def close(self, summary: str, *, ok: bool) -> None: ...
-
-
-class _Silent:
-    def update(self, done: int, failed: int) -> None:
-        pass
-
-    def close(self, summary: str, *, ok: bool) -> None:
-        pass
 
 
 def _label(done: int, total: int, failed: int) -> str:
@@ -44,10 +33,10 @@ class _WidgetBar:
 
         self._total = total
         self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description="Running")
-        self.label = widgets.HTML(_label(0, total, 0))
+        self.label = widgets.HTML(_label(0, total, 0)).add_class("zapier-nb-progress-label")
         self.box = widgets.HBox([self.bar, self.label]).add_class("zapier-nb-progress")
         self.bar.add_class("zapier-nb-progress-bar")
-        self.box.layout.title = description
+        self.box.layout.title = printable(description)
         display(self.box)  # type: ignore[no-untyped-call]
         self._last = 0.0
 
@@ -59,10 +48,12 @@ class _WidgetBar:
         self.bar.value = done
         self.label.value = _label(done, self._total, failed)
 
-    def close(self, summary: str, *, ok: bool) -> None:
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
         self.bar.value = self.bar.value if not ok else self.bar.max
         self.bar.bar_style = "success" if ok else "warning"
-        self.label.value = summary
+        self.bar.description = ending.partition(":")[0]
+        self.label.value = html.escape(ending)
+        self.box.layout.title = summary
 
 
 class _LineBar:
@@ -70,7 +61,7 @@ class _LineBar:
 
     def __init__(self, total: int, description: str) -> None:
         self._total = total
-        self._description = description
+        self._description = printable(description)
         self._last = 0.0
         self._write(_label(0, total, 0))
 
@@ -85,13 +76,13 @@ class _LineBar:
         self._last = now
         self._write(_label(done, self._total, failed))
 
-    def close(self, summary: str, *, ok: bool) -> None:
-        self._write(summary, end="\n")
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
+        self._write(f"{ending}. {summary}", end="\n")
 
 
 class _TqdmBar:
     def __init__(self, tqdm: Any, total: int, description: str) -> None:
-        self._bar = tqdm(total=total, desc=description, file=sys.stderr)
+        self._bar = tqdm(total=total, desc=printable(description), file=sys.stderr)
         self._done = 0
 
     def update(self, done: int, failed: int) -> None:
@@ -100,19 +91,19 @@ class _TqdmBar:
         if failed:
             self._bar.set_postfix(failed=failed, refresh=False)
 
-    def close(self, summary: str, *, ok: bool) -> None:
+    def close(self, ending: str, summary: str, *, ok: bool) -> None:
         self._bar.close()
-        sys.stderr.write(summary + "\n")
+        sys.stderr.write(f"{ending}. {summary}\n")
 
 
 def progress_bar(total: int, *, show: bool | None, description: str) -> Progress:
     """A notebook bar, a terminal line, or nothing (`show=False`; `None`: when stderr is a tty)."""
     if show is False or total == 0:
-        return _Silent()
+        return Silent()
     if in_notebook():
         return _WidgetBar(total, description)
     if show is None and not sys.stderr.isatty():
-        return _Silent()
+        return Silent()
     try:
         tqdm = importlib.import_module("tqdm.auto").tqdm
     except ImportError:

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ._config import is_loopback
-from ._loopback import CALLBACK_PATH, is_loopback_redirect
+from ._loopback import is_loopback_redirect
+from ._paths import CALLBACK_ROUTE, LOOPBACK_CALLBACK_PATH, SANDBOX_CALLBACK_PATH
 from ._tables import pairs_html, pairs_text
 
 __all__ = [
@@ -30,10 +31,8 @@ __all__ = [
     "remember_environment",
 ]
 
-LOOPBACK_URI = f"http://127.0.0.1{CALLBACK_PATH}"
-FIXED_PORT_URI = f"http://127.0.0.1:8020{CALLBACK_PATH}"
-EXTENSION_PATH = "zapier-nb/callback"
-SANDBOX_CALLBACK_PATH = "/sandbox/callback/"
+LOOPBACK_URI = f"http://127.0.0.1{LOOPBACK_CALLBACK_PATH}"
+FIXED_PORT_URI = f"http://127.0.0.1:8020{LOOPBACK_CALLBACK_PATH}"
 
 CaptureMode = Literal["extension", "sandbox-proxy", "loopback", "paste"]
 
@@ -99,14 +98,14 @@ class Environment:
     def extension_uri(self) -> str | None:
         if self.origin is None or not self.extension:
             return None
-        return f"{self.origin}{self.base_url}{EXTENSION_PATH}"
+        return f"{self.origin}{self.base_url}{CALLBACK_ROUTE}"
 
     def hub_uri(self) -> str | None:
         if self.origin is None or self.hub_prefix is None:
             return None
         prefix = self.hub_prefix if self.hub_prefix.endswith("/") else self.hub_prefix + "/"
         host = self.hub_host or self.origin
-        return f"{host}{prefix}user-redirect/{EXTENSION_PATH}"
+        return f"{host}{prefix}user-redirect/{CALLBACK_ROUTE}"
 
 
 _last: Environment | None = None
@@ -173,7 +172,7 @@ def capture_for(
             "server).",
             browser_base=environment.origin + environment.sandbox_proxy,
         )
-    if urlsplit(redirect_uri).path.endswith("/" + EXTENSION_PATH) and environment.origin:
+    if urlsplit(redirect_uri).path.endswith("/" + CALLBACK_ROUTE) and environment.origin:
         if not environment.extension:
             why = "this Jupyter server does not have the zapier_nb extension loaded"
         else:
@@ -290,7 +289,7 @@ def redirect_uri(
             _LOOPBACK_WHY,
         )
     if found is not None and found.origin and not found.browser_is_local:
-        uri = found.extension_uri() or f"{found.origin}{found.base_url}{EXTENSION_PATH}"
+        uri = found.extension_uri() or f"{found.origin}{found.base_url}{CALLBACK_ROUTE}"
         how = "This server's callback page hands it to the widget."
         if not found.extension:
             how += " The zapier_nb server extension is not loaded on this server yet: install "
@@ -331,7 +330,7 @@ def _hub_uri(found: Environment | None, env: Mapping[str, str]) -> str | None:
         return None
     public = env.get("JUPYTERHUB_PUBLIC_HUB_URL", "").strip()
     if public:
-        return public.rstrip("/") + "/user-redirect/" + EXTENSION_PATH
+        return public.rstrip("/") + "/user-redirect/" + CALLBACK_ROUTE
     hub_prefix = env.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
     host = env.get("JUPYTERHUB_HOST", "").strip() or "https://HUB"
-    return f"{host}{hub_prefix}user-redirect/{EXTENSION_PATH}"
+    return f"{host}{hub_prefix}user-redirect/{CALLBACK_ROUTE}"

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from ._action_models import AiAction, ExecuteResponse
-from ._errors import ActionLookupError, ZapierError
+from ._config import checked_link
+from ._errors import ActionLookupError, ConfigurationError, ZapierError
+from ._redact import printable
 from ._tables import cell_text, html_grid, pairs_html, pairs_text, text_grid
 
 __all__ = [
@@ -94,18 +96,33 @@ class ActionList(list[AiAction]):
     def _caption(self) -> str:
         return f"Zapier AI Actions: {len(self)} action{'s' if len(self) != 1 else ''}"
 
+    def _link(self) -> str | None:
+        """`configuration_link` if it is safe to show: https, or http on loopback."""
+        link = self.configuration_link
+        if printable(link) != link:
+            return None
+        try:
+            return checked_link(link, "")
+        except ConfigurationError:
+            return None
+
     def _repr_html_(self) -> str:
         rows = [_action_cells(a) for a in self]
-        link = html.escape(self.configuration_link, quote=True)
-        return html_grid(_ACTION_HEADERS, rows, caption=self._caption(), noun="actions") + (
-            f'<p>Configure more actions: <a href="{link}" target="_blank" '
-            f'rel="noopener noreferrer">{html.escape(self.configuration_link)}</a></p>'
+        table = html_grid(_ACTION_HEADERS, rows, caption=self._caption(), noun="actions")
+        link = self._link()
+        if link is None:
+            return table
+        href = html.escape(link, quote=True)
+        return table + (
+            f'<p>Configure more actions: <a href="{href}" target="_blank" '
+            f'rel="noopener noreferrer">{href}</a></p>'
         )
 
     def __repr__(self) -> str:
         rows = [_action_cells(a) for a in self]
         table = text_grid(_ACTION_HEADERS, rows, caption=self._caption(), noun="actions")
-        return f"{table}\nConfigure more actions: {self.configuration_link}"
+        link = self._link()
+        return table if link is None else f"{table}\nConfigure more actions: {link}"
 
     __str__ = __repr__
 
@@ -255,6 +272,7 @@ class RunRow:
 
     `status` is the API's (`success`, `error`, `empty`, `preview`), or `unknown` when the
     answer was lost after the request was sent (the action may have run), or `not_run`.
+    `given` is the input as the table shows it: a row's own values, or the instructions.
     """
 
     index: int
@@ -262,6 +280,12 @@ class RunRow:
     status: RunStatus
     error: str | None = None
     result: ActionResult | None = None
+    given: str | None = None
+
+    @property
+    def input(self) -> str:
+        """The input as given: a row's own values, or the instructions."""
+        return self.instructions if self.given is None else self.given
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -336,7 +360,7 @@ class RunManyResult(Sequence[RunRow]):
     def _grid(self) -> list[list[str]]:
         return [
             [
-                str(row.index),
+                row.input,
                 row.instructions,
                 row.status,
                 row.error or "",
@@ -356,7 +380,7 @@ class RunManyResult(Sequence[RunRow]):
 
     def __repr__(self) -> str:
         table = text_grid(_RUN_HEADERS, self._grid(), caption=self._caption(), noun="inputs")
-        return f"{self.summary()}\n{table}"
+        return f"{printable(self.summary())}\n{table}"
 
     __str__ = __repr__
 
@@ -366,7 +390,7 @@ class RunManyResult(Sequence[RunRow]):
             return rows, ["input", *[c for c in _columns(rows) if c != "input"]]
         rows = [
             {
-                "input": r.index,
+                "input": r.input,
                 "instructions": r.instructions,
                 "status": r.status,
                 "error": r.error,

@@ -12,18 +12,20 @@ Rules:
   requests. Requests already sent are waited for, because the server may act on them;
   a second interrupt stops waiting. What finished is returned, and the result says how
   many inputs did not run.
+* Every input ends as a row with a result or an error, whatever went wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import _actions
 from ._action_models import AiAction, ParamConstraint, constraints_from
@@ -37,13 +39,20 @@ from ._errors import (
     RateLimitError,
     ZapierError,
 )
-from ._progress import Progress, progress_bar
+from ._interactive import Progress, progress_bar
 from ._results import ActionResult, RunManyResult, RunRow
+from ._tables import cell_text
 
-if TYPE_CHECKING:
-    from ._actions import Host
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ActionSession",
+    "Outcome",
+    "arun_many",
+    "run_ending",
+    "run_many",
+]
 
-__all__ = ["DEFAULT_CONCURRENCY", "arun_many", "run_many"]
+logger = logging.getLogger("zapier_nb")
 
 MAX_CONCURRENCY = 100  # the session's connection pool
 DEFAULT_RATE_LIMIT_WAIT = 1.0
@@ -53,11 +62,38 @@ _TICK = 0.1
 _FATAL = (AuthenticationError, PermissionDeniedError, LoginRequiredError)
 
 
+class ActionSession(Protocol):
+    """What `run_many` uses of a session: its public AI Actions methods."""
+
+    def find_action(self, query: str) -> AiAction: ...
+
+    async def afind_action(self, query: str) -> AiAction: ...
+
+    def run_action(
+        self,
+        action: str | AiAction,
+        instructions: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        preview: bool = False,
+    ) -> ActionResult: ...
+
+    async def arun_action(
+        self,
+        action: str | AiAction,
+        instructions: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        preview: bool = False,
+    ) -> ActionResult: ...
+
+
 @dataclass(frozen=True)
 class _Job:
     index: int
     instructions: str
     params: dict[str, ParamConstraint] | None
+    given: str  # the input as the table shows it
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -97,6 +133,7 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[_Job]:
     jobs: list[_Job] = []
     for index, item in enumerate(_rows_of(inputs)):
         params: dict[str, Any] = dict(shared or {})
+        own: dict[str, Any] = {}
         instructions: Any
         if isinstance(item, str):
             instructions = item
@@ -104,10 +141,10 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[_Job]:
             instructions = item.get("instructions")
             for key, value in item.items():
                 if key not in ("instructions", "params") and not _is_missing(value):
-                    params[str(key)] = value
+                    own[str(key)] = value
             extra = item.get("params")
             if isinstance(extra, Mapping):
-                params.update(extra)
+                own.update(extra)
             elif not _is_missing(extra):
                 raise ConfigurationError(f"Input {index}: its params must be a mapping.")
         else:
@@ -120,12 +157,20 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[_Job]:
                 f"Input {index} has no instructions. Each row needs an 'instructions' column "
                 "(for a DataFrame: df.assign(instructions=...))."
             )
+        params.update(own)
         try:
             constraints = constraints_from(params) if params else None
         except ConfigurationError as exc:
             raise ConfigurationError(f"Input {index}: {exc.message}") from None
-        jobs.append(_Job(index, instructions, constraints))
+        jobs.append(_Job(index, instructions, constraints, _given(instructions, own)))
     return jobs
+
+
+def _given(instructions: str, own: Mapping[str, Any]) -> str:
+    """An input as the table shows it: a row's own values, or the instructions alone."""
+    if not own:
+        return instructions
+    return ", ".join(f"{key}: {cell_text(value)}" for key, value in own.items())
 
 
 def _check_concurrency(concurrency: int) -> int:
@@ -168,19 +213,30 @@ def _row(job: _Job, result: ActionResult) -> RunRow:
     error = result.error
     if status == "error" and not error:
         error = f"the action answered status {result.status!r}"
-    return RunRow(job.index, job.instructions, status, error, result)  # type: ignore[arg-type]
+    return RunRow(job.index, job.instructions, status, error, result, job.given)  # type: ignore[arg-type]
 
 
 def _failed(job: _Job, exc: ZapierError) -> RunRow:
     if isinstance(exc, APIConnectionError):
-        return RunRow(
-            job.index,
-            job.instructions,
-            "unknown",
+        return _unknown(
+            job,
             f"{exc.message} The request may have reached the server: check before running it "
             "again.",
         )
-    return RunRow(job.index, job.instructions, "error", exc.message)
+    return RunRow(job.index, job.instructions, "error", exc.message, given=job.given)
+
+
+def _unknown(job: _Job, error: str) -> RunRow:
+    return RunRow(job.index, job.instructions, "unknown", error, given=job.given)
+
+
+def _unexpected(job: _Job, exc: Exception) -> RunRow:
+    logger.error("run_many: input %d failed unexpectedly (%s)", job.index, type(exc).__name__)
+    return _unknown(
+        job,
+        f"It failed unexpectedly ({type(exc).__name__}); the request may have reached the "
+        "server: check before running it again.",
+    )
 
 
 def _rate_limited(job: _Job, waits: int) -> RunRow:
@@ -189,6 +245,7 @@ def _rate_limited(job: _Job, waits: int) -> RunRow:
         job.instructions,
         "error",
         f"Still rate limited (HTTP 429) after waiting {waits} times; it did not run.",
+        given=job.given,
     )
 
 
@@ -224,6 +281,8 @@ def _attempts(
             run.gate.hold(exc.retry_after)
         except ZapierError as exc:
             return run.fail(job, exc)
+        except Exception as exc:  # every input ends as a row, whatever happened
+            return _unexpected(job, exc)
     return _rate_limited(job, run.max_waits)
 
 
@@ -242,6 +301,8 @@ async def _aattempts(
             run.gate.hold(exc.retry_after)
         except ZapierError as exc:
             return run.fail(job, exc)
+        except Exception as exc:  # every input ends as a row, whatever happened
+            return _unexpected(job, exc)
         finally:
             in_flight.discard(job.index)
     return _rate_limited(job, run.max_waits)
@@ -273,10 +334,10 @@ class _Tally:
             if row is not None:
                 rows.append(row)
             elif job.index in lost:
-                rows.append(RunRow(job.index, job.instructions, "unknown", _LOST))
+                rows.append(_unknown(job, _LOST))
             else:
                 reason = "interrupted before it was sent" if interrupted else _STOPPED
-                rows.append(RunRow(job.index, job.instructions, "not_run", reason))
+                rows.append(RunRow(job.index, job.instructions, "not_run", reason, given=job.given))
         outcome = RunManyResult(
             rows,
             action=action,
@@ -284,9 +345,29 @@ class _Tally:
             stopped_by=run.fatal,
             seconds=time.monotonic() - self.started,
         )
-        ok = not interrupted and run.fatal is None and self.failed == 0
-        self.progress.close(outcome.summary(), ok=ok)
+        stopped = interrupted or run.fatal is not None
+        ok = not stopped and self.failed == 0
+        self.progress.close(run_ending(outcome, stopped), outcome.summary(), ok=ok)
         return outcome
+
+
+class Outcome(Protocol):
+    """What a finished run gives: its rows, each with a status, and how many did not run."""
+
+    @property
+    def not_run(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+def run_ending(outcome: Outcome, stopped: bool) -> str:
+    """What happened, in a few words: "Done: 5 ran, 1 failed" or "Stopped: 3 did not run"."""
+    if stopped:
+        return f"Stopped: {outcome.not_run} did not run"
+    failed = sum(1 for row in outcome if row.status in ("error", "unknown"))
+    return f"Done: {len(outcome) - failed} ran, {failed} failed"
 
 
 _LOST = "interrupted while its request was in flight: the action may have run"
@@ -294,7 +375,7 @@ _STOPPED = "not sent: the run stopped when the credentials stopped working"
 
 
 def run_many(
-    session: Host,
+    session: ActionSession,
     action: AiAction | str,
     inputs: Any,
     *,
@@ -306,14 +387,13 @@ def run_many(
 ) -> RunManyResult:
     concurrency = _check_concurrency(concurrency)
     jobs = jobs_from(inputs, params)
-    target = _actions.resolve_action(session, action)
-    action_id = _actions.id_of(target)
+    target = session.find_action(action) if _actions.needs_lookup(action) else action
     run = _Run(max_rate_limit_waits)
     tally = _Tally(jobs, progress_bar(len(jobs), show=progress, description=_describe(target)))
 
     def work(job: _Job) -> RunRow | None:
         def send() -> ActionResult:
-            return _actions.run_action(session, action_id, job.instructions, job.params, preview)
+            return session.run_action(target, job.instructions, params=job.params, preview=preview)
 
         return _attempts(run, job, send, lambda pause: not run.stop.wait(pause))
 
@@ -358,7 +438,7 @@ def _drain_started(futures: dict[Future[RunRow | None], _Job], tally: _Tally) ->
 
 
 async def arun_many(
-    session: Host,
+    session: ActionSession,
     action: AiAction | str,
     inputs: Any,
     *,
@@ -370,8 +450,7 @@ async def arun_many(
 ) -> RunManyResult:
     concurrency = _check_concurrency(concurrency)
     jobs = jobs_from(inputs, params)
-    target = await _actions.aresolve_action(session, action)
-    action_id = _actions.id_of(target)
+    target = await session.afind_action(action) if _actions.needs_lookup(action) else action
     run = _Run(max_rate_limit_waits)
     tally = _Tally(jobs, progress_bar(len(jobs), show=progress, description=_describe(target)))
     slots = asyncio.Semaphore(concurrency)
@@ -381,8 +460,8 @@ async def arun_many(
         async with slots:
 
             def send() -> Awaitable[ActionResult]:
-                return _actions.arun_action(
-                    session, action_id, job.instructions, job.params, preview
+                return session.arun_action(
+                    target, job.instructions, params=job.params, preview=preview
                 )
 
             return await _aattempts(run, job, send, in_flight)

@@ -53,6 +53,13 @@ _READ_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 
+_DIRECTORY_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
 
 def default_cache_dir() -> Path:
     """Where tokens are cached unless told otherwise: the user's config directory."""
@@ -205,16 +212,23 @@ class TokenStore:
 
     def vet(self) -> None:
         """Raise `TokenCacheError` unless the directory (if it exists) and the folders
-        above it are private enough to hold tokens."""
+        above it are private enough to hold tokens: every folder and link on the path as
+        written, and every folder on the path it resolves to (as ssh checks `~/.ssh`)."""
         if os.name != "posix":
             return
-        directory = self.directory.absolute()
-        if not directory.exists():
-            directory = _nearest_existing(directory)
-        else:
-            self._vet_own(directory)
-        for folder in (directory, *directory.parents):
-            self._vet_parent(folder)
+        try:
+            written = self.directory.absolute()
+            for component in reversed(written.parents):
+                self._vet_component(component, own=False)
+            self._vet_component(written, own=True)
+            resolved = Path(os.path.realpath(written))
+            if resolved.exists():
+                self._vet_own(resolved)
+            nearest = _nearest_existing(resolved)
+            for folder in (nearest, *nearest.parents):
+                self._vet_parent(folder)
+        except OSError as exc:
+            raise self._unreachable(exc) from None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -259,6 +273,32 @@ class TokenStore:
                 "with token_cache_dir= or ZAPIER_NB_CACHE_DIR."
             )
 
+    def _vet_component(self, path: Path, *, own: bool) -> None:
+        """One step of the path as written: a link must be owned by the user or root, a
+        folder must be one that only they can change (or sticky; the cache folder itself
+        must be theirs)."""
+        try:
+            status = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if not stat.S_ISLNK(status.st_mode):
+            if stat.S_ISDIR(status.st_mode):
+                self._vet_own(path) if own else self._vet_parent(path)
+            return
+        if status.st_uid not in (0, os.getuid()):
+            raise TokenCacheError(
+                f"The token cache folder {self.directory} goes through the link {path}, which "
+                f"belongs to user id {status.st_uid}, so no token is kept there. Choose a "
+                "folder inside your home with token_cache_dir= or ZAPIER_NB_CACHE_DIR."
+            )
+
+    def _unreachable(self, exc: OSError) -> TokenCacheError:
+        return TokenCacheError(
+            f"Cannot reach the token cache folder {self.directory} ({_reason(exc)}). Check "
+            "that you may open every folder on the way to it (ls -ld each one), or choose "
+            "another with token_cache_dir= or ZAPIER_NB_CACHE_DIR."
+        )
+
     def _vet_parent(self, folder: Path) -> None:
         status = os.stat(folder)
         trusted_owner = status.st_uid in (0, os.getuid())
@@ -289,7 +329,8 @@ class TokenStore:
         if os.name != "posix":
             return
         with contextlib.suppress(OSError):
-            descriptor = os.open(self.directory, os.O_RDONLY)
+            # A FIFO swapped in for the folder cannot block the open (the lock is held).
+            descriptor = os.open(self.directory, _DIRECTORY_FLAGS)
             try:
                 os.fsync(descriptor)
             finally:
@@ -349,6 +390,6 @@ def _reason(exc: OSError) -> str:
 
 
 def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path.parent != path:
+    while not os.path.lexists(path) and path.parent != path:
         path = path.parent
     return path

@@ -11,6 +11,8 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from ._redact import printable
+
 __all__ = [
     "HTML_ROW_CAP",
     "TEXT_ROW_CAP",
@@ -46,7 +48,7 @@ def cell_text(value: Any) -> str:
 
 
 def _clip(text: str, width: int = _TEXT_CELL) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -82,7 +84,7 @@ def text_grid(
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
-    out = [caption, line(heads), "  ".join("-" * w for w in widths)]
+    out = [printable(caption), line(heads), "  ".join("-" * w for w in widths)]
     out += [line(row) for row in shown]
     out.append(_count_line(len(shown), len(rows), noun))
     return "\n".join(out)
@@ -117,6 +119,7 @@ def pairs_html(
 def pairs_text(caption: str, pairs: Sequence[tuple[str, str]]) -> str:
     """The same two-column table as text, labels lined up."""
     width = max((len(k) for k, _ in pairs), default=0)
+    caption = printable(caption)
     lines = [caption, "-" * max(len(caption), 1)]
-    lines += [f"{k.ljust(width)}  {v}" for k, v in pairs]
+    lines += [f"{k.ljust(width)}  {printable(v)}" for k, v in pairs]
     return "\n".join(lines)

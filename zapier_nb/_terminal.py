@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._browser_links import browser_url
 from ._errors import LoginError, ZapierError
+from ._login import LoginAnswer
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
-from ._loopback import registered_redirect as _registered_redirect
 
 if TYPE_CHECKING:
     from ._models import CheckAuthResponse
@@ -34,13 +35,12 @@ def prompt_login(
     say: Callable[[str], None] = print,
 ) -> CheckAuthResponse:
     """Print the consent URL and read the pasted answer, or read an API key; then check."""
-    if session.client_id and session.redirect_uri:
-        registered = _registered_redirect(session)
+    registered = session.redirect_uri
+    if session.client_id and registered:
         if is_loopback_redirect(registered):
-            assert registered is not None
             _listen_or_paste(session, registered, ask=ask, say=say)
         else:
-            _paste(session, session.begin_login(), ask=ask, say=say)
+            _paste(session, ask=ask, say=say)
     else:
         session.use_api_key(ask_secret("Zapier AI Actions API key (input hidden): "))
     result = session.check()
@@ -48,16 +48,20 @@ def prompt_login(
     return result
 
 
-def _paste(
-    session: Session, url: str, *, ask: Callable[[str], str], say: Callable[[str], None]
-) -> None:
-    say(
-        "Open this address, approve, then paste the code or the whole address you land on:"
-        f"\n\n    {url}\n"
-    )
+def _paste(session: Session, *, ask: Callable[[str], str], say: Callable[[str], None]) -> None:
+    """Print the consent URL and read answers; an attempt that ended (a denial pasted
+    back, say) is followed by a new one, whose URL is printed in turn."""
+    shown = None
     for attempt in range(1, _ATTEMPTS + 1):
+        url = session.pending_login_url or session.begin_login()
+        if url != shown:
+            say(
+                "Open this address, approve, then paste the code or the whole address you "
+                f"land on:\n\n    {browser_url(url, session.base_url)}\n"
+            )
+            shown = url
         try:
-            session.complete_login(ask("Code or address: "))
+            session.submit_answer(LoginAnswer.from_paste(ask("Code or address: ")))
             return
         except LoginError as exc:
             if attempt == _ATTEMPTS:
@@ -82,7 +86,7 @@ def _listen_or_paste(
                 if isinstance(outcome, ZapierError):
                     raise outcome
                 return
-            session.complete_login(pasted)
+            session.submit_answer(LoginAnswer.from_paste(pasted))
             return
         except LoginError as exc:
             if attempt == _ATTEMPTS:

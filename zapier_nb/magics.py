@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
+from ._browser_links import browser_url
 from ._errors import LoginRequiredError, ZapierError
 
 if TYPE_CHECKING:
@@ -29,9 +31,29 @@ if TYPE_CHECKING:
 
 __all__ = ["ZapierMagics", "load_ipython_extension"]
 
-_NOT_LOGGED_IN = (
-    "Not logged in yet: log in with the widget above (%zapier_login), then run this cell "
-    "again. To make Run All wait for the login, use %zapier_login --wait."
+_WAIT = "To make Run All wait for the login, use %zapier_login --wait."
+_LOG_IN_ABOVE = (
+    f"Not logged in yet: log in with the widget above, then run this cell again. {_WAIT}"
+)
+_LOG_IN = (
+    f"Not logged in: run %zapier_login to show the login widget, log in, then run this cell "
+    f"again. {_WAIT}"
+)
+
+
+def _not_logged_in() -> str:
+    """Point at a login widget only where this kernel shows one."""
+    widgets = sys.modules.get("zapier_nb.widgets")
+    from ._default_session import get_session
+
+    shown = widgets is not None and widgets.shown_for(get_session())
+    return _LOG_IN_ABOVE if shown else _LOG_IN
+
+
+_NOT_REPORTED_YET = (
+    ". This answer waits for the notebook's browser: its report comes with the login "
+    "widget (%zapier_login) once the cells before have run, so under Run All run this "
+    "cell again after the widget shows"
 )
 
 
@@ -40,7 +62,7 @@ def _as_usage_errors() -> Iterator[None]:
     try:
         yield
     except LoginRequiredError as exc:
-        message = exc.message if exc.ended else _NOT_LOGGED_IN
+        message = exc.message if exc.ended else _not_logged_in()
         raise UsageError(message) from None
     except ZapierError as exc:
         raise UsageError(exc.message) from None
@@ -90,8 +112,7 @@ class ZapierMagics(Magics, Configurable):
             have = {
                 "base_url": current.base_url,
                 "client_id": current.client_id,
-                # As configured: a loopback listener gives the one in use a port of its own.
-                "redirect_uri": current.registered_redirect_uri or current.redirect_uri,
+                "redirect_uri": current.redirect_uri,
             }
             if all(v is None or have[k] == v for k, v in wanted.items()):
                 return current
@@ -160,9 +181,14 @@ class ZapierMagics(Magics, Configurable):
     @line_magic
     def zapier_redirect_uri(self, line: str) -> RedirectAdvice:
         """The OAuth redirect URI to register for where this notebook runs, and why."""
-        from ._redirect import redirect_uri
+        from ._redirect import last_environment, redirect_uri
 
-        return redirect_uri()
+        advice = redirect_uri()
+        if last_environment() is None and getattr(self.shell, "kernel", None) is not None:
+            # A notebook's browser reports through the login widget, whose message the
+            # kernel reads only between cells: under Run All, after this cell has run.
+            advice = dataclasses.replace(advice, where=advice.where + _NOT_REPORTED_YET)
+        return advice
 
     # -- AI Actions -------------------------------------------------------------------
 
@@ -179,12 +205,10 @@ class ZapierMagics(Magics, Configurable):
         with _as_usage_errors():
             actions = session.list_actions()
         words = line.casefold().split()
-        if not words:
-            return actions
         kept = [
             a for a in actions if all(w in f"{a.description} {a.key}".casefold() for w in words)
         ]
-        return ActionList(kept, actions.configuration_link)
+        return ActionList(kept, browser_url(actions.configuration_link, session.base_url))
 
     @magic_arguments()
     @argument("action", help="The action: its id, app/action, or words of its description.")

@@ -2,7 +2,8 @@
 
 `setup()` looks at the `ZAPIER_*` variables. Credentials for a non-loopback base URL
 mean the real service. A loopback base URL means a sandbox that is already running
-(`scripts/demo.sh` and `binder/start` start one). Otherwise a sandbox is started in
+(`scripts/demo.sh` and `binder/start` start one, and pass its key as
+`ZAPIER_NB_SANDBOX_API_KEY`, read by the API key lessons only). Otherwise a sandbox is started in
 this kernel. Either way the kernel's default session, used by the magics, is set up
 for what the notebook teaches, and in IPython the `zapier_nb` extension is loaded: the
 magics, and errors shown as one line.
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ._browser_links import sandbox_url
 from ._config import Settings, is_loopback
 from ._default_session import replace_default_session
 from ._display import format_time
@@ -30,6 +32,9 @@ __all__ = ["Backend", "clock_time", "masked", "setup"]
 Needs = Literal["api_key", "oauth"]
 
 _AUTOPILOT_VAR = "ZAPIER_NB_AUTOPILOT"
+# `binder/start` (and so the demo) gives the kernels the sandbox's key under this name,
+# not as ZAPIER_API_KEY, so that only an API key lesson logs in with it.
+_SANDBOX_KEY_VAR = "ZAPIER_NB_SANDBOX_API_KEY"
 _started: dict[str, Any] = {}
 
 
@@ -59,7 +64,7 @@ class Backend:
         """Sandbox only: sign up through a login link and approve; returns the redirected URL."""
         from .sandbox import follow_login_link
 
-        return follow_login_link(link)
+        return follow_login_link(sandbox_url(link, self.base_url))
 
     def describe(self) -> str:
         if self.kind == "zapier":
@@ -90,7 +95,10 @@ class Backend:
         return self.describe()
 
     def _repr_html_(self) -> str:
-        return f'<div class="zapier-nb-backend">&#9432; {html.escape(self.describe())}</div>'
+        # A bar, not a glyph: an "information" sign is an empty box in many Linux fonts.
+        style = "border-left:3px solid #ff4f00;padding-left:.6em"
+        text = html.escape(self.describe())
+        return f'<div class="zapier-nb-backend" style="{style}">{text}</div>'
 
 
 def _has_credentials(settings: Settings, needs: Needs) -> bool:
@@ -129,6 +137,8 @@ def setup(needs: Needs = "api_key") -> Backend:
         kind, origin, sandbox = "sandbox", "started in this kernel", _start_sandbox()
         settings = Settings.from_env()
     if needs == "api_key":
+        if kind == "sandbox" and not settings.api_key:
+            settings = dataclasses.replace(settings, api_key=os.environ.get(_SANDBOX_KEY_VAR))
         settings = dataclasses.replace(settings, client_id=None, redirect_uri=None)
     else:
         settings = dataclasses.replace(settings, api_key=None)

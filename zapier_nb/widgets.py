@@ -5,10 +5,12 @@ login (this widget, another one, a magic, code, a refresh on another thread, a
 login ended by the server, a token another kernel refreshed), the status line and
 the controls are redrawn from the session's state. The callback only reads that
 state; a new login that has to be begun after a logout is begun on the kernel's main
-thread once the running cell, or the widget message being handled, has finished
-(IPython's `post_execute` event, which the kernel fires after both). A loopback listener
-whose answer failed (a denial, say) begins the next login on its own thread, so that the
-button works again at once.
+thread once the running cell has finished (IPython's `post_execute` event). When a
+cell has run, or the consent button is clicked, a widget whose session has no
+credentials first takes up a login another kernel saved in the shared token cache, so
+a login made in another notebook shows here without any polling. An attempt that ended
+in this widget (declined, failed) is followed at once by a fresh one, so the button
+never reopens an ended login.
 
 The consent button (`LoginButton`) brings the answer back by itself where the page or
 the kernel can receive it, and the paste field stays for everywhere else.
@@ -36,9 +38,11 @@ from urllib.parse import urlsplit
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from ._browser_links import browser_url
 from ._config import is_loopback
 from ._display import LINK_STYLE, format_time, html_with_links
 from ._errors import ZapierError
+from ._login import LoginAnswer
 from ._login_button import LoginButton
 from ._secret_field import SecretField
 
@@ -62,6 +66,7 @@ _STALE_STYLE = """<style>
 .jupyter-widgets-disconnected .zapier-nb-stale { display: block; font-style: italic; }
 .zapier-nb-login.jupyter-widgets-disconnected > :not(.zapier-nb-status):not(.zapier-nb-header) {
   display: none; }
+.zapier-nb-login .jupyter-widgets-disconnected::before { content: none; }
 </style>"""
 _STALE_TEXT = (
     "This login widget is not connected to a kernel any more (the kernel restarted, or the "
@@ -100,9 +105,11 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         self.add_class("zapier-nb-login")
         if self._has_oauth():
             self._oauth_box()  # built here, on the kernel's main thread
+        session.take_up_shared_login()
         self._begin_login_if_needed()
         self._render()
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_session_change)
+        _follow_cells(self)
 
     def __repr__(self) -> str:
         return f"Zapier AI Actions login widget for {self.session!r} (shown in Jupyter)"
@@ -112,7 +119,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
-        _awaiting_login.discard(self)
+        _live.discard(self)
         if self._oauth is not None:
             self.login_button.forget()
         for part in [*self._parts(), self]:
@@ -132,8 +139,6 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         if self._oauth is not None and self.session.auth_method is not None:
             self.login_button.forget()  # no answer is awaited any more
         self._render()
-        if self._needs_login_begun():
-            _begin_after_this_cell(self)
 
     def _render(self) -> None:
         session = self.session
@@ -208,7 +213,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             )
         base_url = self.session.base_url
         if is_loopback(urlsplit(base_url).hostname or ""):
-            home = html.escape(base_url, quote=True)
+            home = html.escape(browser_url(base_url, base_url), quote=True)
             return (
                 f"{prefix} the local sandbox's API key: <code>scripts/demo.sh</code> printed it, "
                 f'and <a href="{home}/" target="_blank" rel="noopener noreferrer" '
@@ -221,7 +226,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         the sign-up form for people without an account."""
         if self._oauth is None:
             self.login_button = LoginButton(
-                self.session, say=self._say, on_login=self._render
+                self.session, say=self._say, on_login=self._render, on_opened=self._opened
             ).add_class("zapier-nb-login-link")
             self.new_login_button = widgets.Button(
                 description="Prepare a new login", icon="refresh"
@@ -243,6 +248,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
             self.signup_link = widgets.HTML().add_class("zapier-nb-signup-link")
             for field in (self.first_name, self.last_name, self.email):
                 field.observe(lambda _: setattr(self.signup_message, "value", ""), "value")
+                field.on_msg(self._enter_in_signup_field)
             self.signup_form = widgets.VBox(
                 [self.first_name, self.last_name, self.email, self.signup_button,
                  self.signup_message, self.signup_link]
@@ -287,9 +293,13 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         field.say("Exchanging the code for a token…")
         field.disabled = True
         try:
-            self.session.complete_login(pasted)
+            answer = LoginAnswer.from_paste(pasted)
+            del pasted
+            self.session.submit_answer(answer)
         except ZapierError as exc:
             field.warn(exc.message)
+            if self._needs_login_begun():
+                self._begin_login_now()  # that attempt is over: offer a fresh one
             return
         finally:
             field.disabled = False
@@ -324,6 +334,11 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         field.say("")
         self._render()
 
+    def _enter_in_signup_field(self, _: Any, content: Any, __: Any) -> None:
+        """Enter in a sign-up field asks for the link, as in the key and code fields."""
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self._get_signup_link()
+
     def _get_signup_link(self) -> None:
         email = self.email.value.strip()
         if not email:
@@ -357,6 +372,17 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
     def _logout(self) -> None:
         with self._acting(note="Logged out. Log in again below."):
             self.session.logout()
+
+    def _opened(self) -> None:
+        """The consent page was opened: an earlier answer's message is stale now."""
+        self._note = None
+        if not self.session.take_up_shared_login():
+            self._render()
+
+    def _after_cell(self) -> None:
+        """A cell has run: take up a login saved elsewhere, and offer one if none is open."""
+        if not self.session.take_up_shared_login() and self._needs_login_begun():
+            self._begin_login_now()
 
     def _begin_login_now(self) -> None:
         """Begin a login for the consent button; on the kernel's main thread only."""
@@ -399,13 +425,13 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         return None if server is None else server.serving_here(self.session.base_url)
 
 
-# Widgets whose session needs a new login begun once the running cell has finished.
-_awaiting_login: weakref.WeakSet[LoginWidget] = weakref.WeakSet()
+# Widgets that follow the cells run in their kernel (IPython's `post_execute`).
+_live: weakref.WeakSet[LoginWidget] = weakref.WeakSet()
 _hooked_shells: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _begin_after_this_cell(widget: LoginWidget) -> None:
-    _awaiting_login.add(widget)
+def _follow_cells(widget: LoginWidget) -> None:
+    _live.add(widget)
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - the widget lives in IPython kernels
@@ -413,14 +439,20 @@ def _begin_after_this_cell(widget: LoginWidget) -> None:
     shell = get_ipython()
     if shell is not None and shell not in _hooked_shells:
         _hooked_shells.add(shell)
-        shell.events.register("post_execute", _begin_awaited_logins)
+        shell.events.register("post_execute", _after_cell)
 
 
-def _begin_awaited_logins() -> None:
-    waiting = list(_awaiting_login)
-    _awaiting_login.clear()
-    for widget in waiting:
-        widget._begin_login_now()
+def _after_cell() -> None:
+    for widget in list(_live):
+        try:
+            widget._after_cell()
+        except ZapierError as exc:
+            widget._show(f"&#9888;&#xFE0E; {html_with_links(exc.message)}")
+
+
+def shown_for(session: object) -> bool:
+    """True when a live login widget for this session is shown in this kernel."""
+    return any(widget.session is session for widget in list(_live))
 
 
 def __getattr__(name: str) -> Any:

@@ -384,3 +384,36 @@ def test_checking_a_wrong_key_leaves_a_shared_login_alone(
     assert first.check().success
     assert second.check_api_key(sandbox.api_key).email == "ada@example.com"
     assert second.auth_method is None  # checked, not used
+
+
+def test_a_session_with_no_credentials_takes_up_a_login_saved_since(
+    sandbox: Sandbox, cache_dir: Path
+) -> None:
+    """The widget shown first in one notebook, the login done in another: the first
+    session's next call works, and its subscribers hear of the login once."""
+    waiting = kernel(sandbox, cache_dir)
+    assert waiting.auth_method is None
+    heard: list[str | None] = []
+    waiting.subscribe(lambda: heard.append(waiting.auth_method))
+    other = kernel(sandbox, cache_dir)
+    log_in(other, sandbox)
+    assert waiting.check().email == "ada@example.com"
+    assert heard == ["oauth"]
+    assert access_token(waiting) == access_token(other)
+    assert sandbox.count("token") == 1
+
+
+def test_a_logged_out_session_does_not_take_its_own_login_back(
+    sandbox: Sandbox, cache_dir: Path
+) -> None:
+    session = kernel(sandbox, cache_dir)
+    log_in(session, sandbox)
+    session.logout()
+    assert not session.take_up_shared_login()
+    with pytest.raises(LoginRequiredError, match="was logged out") as info:
+        session.check()
+    assert "yet" not in str(info.value)
+    other = kernel(sandbox, cache_dir)
+    log_in(other, sandbox)
+    assert session.take_up_shared_login()
+    assert session.check().success

@@ -230,12 +230,18 @@ def test_cli_prints_the_settings_and_writes_a_private_env_file(tmp_path: Path) -
         who = httpx2.get(f"{base_url}/api/v2/auth/check/", headers={"x-api-key": "sbx_key_cli"})
         assert who.json()["email"] == "ada@example.com"
         assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
-        assert env_file.read_text().splitlines() == [
+        lines = env_file.read_text().splitlines()
+        assert lines[:4] == [
             f"ZAPIER_BASE_URL={base_url}",
             "ZAPIER_API_KEY=sbx_key_cli",
             "ZAPIER_CLIENT_ID=cli-app",
             f"ZAPIER_REDIRECT_URI={base_url}/sandbox/callback/",
         ]
+        # With the mcp extra, the sandbox's MCP server too.
+        assert [line.split("=")[0] for line in lines[4:]] in (
+            [],
+            ["ZAPIER_MCP_URL", "ZAPIER_MCP_TOKEN"],
+        )
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0

@@ -3,29 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
 from ._server import Sandbox, listens_beyond_loopback
 
+TRUSTS = """\
+what it trusts:
+  It listens on 127.0.0.1 unless --host says otherwise: every user of this machine can
+  reach it, nobody else. It answers only to its own host names (no DNS rebinding).
+  Its accounts, keys and tokens are fakes that die with it, but they are yours:
+  - its home page shows the API key only to you: a browser that opens the one-time
+    link printed at start, a page opened through your own Jupyter server, or (Linux) a
+    program of your own Unix user;
+  - the consent pages' user cookie is signed with a key of this run, so a cookie set by
+    another local site cannot make you approve as someone else;
+  - a Jupyter server of yours fronts it (ZAPIER_BASE_URL) only because it proves it is
+    yours: it writes a random key to ~/.local/state/zapier_nb/sandboxes/ (mode 0600)
+    and signs the proxy's challenges with it. Another user's program on its port, once
+    it stopped, is refused;
+  - it binds a free port unless --port names one, so nobody can wait on a known one;
+  - pending consent pages and sign-up links expire after 15 minutes, and only the
+    newest 200 are kept.
+  Any local user can still open a consent page and approve as the first user: do not
+  put anything real in it.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m zapier_nb.sandbox",
         description="Serve a local fake of Zapier's AI Actions authentication API.",
+        epilog=TRUSTS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     parser.add_argument("--api-key", help="the API key of the sandbox user (default: random)")
     parser.add_argument("--client-id", help="the OAuth client id (default: zapier-nb-sandbox)")
     parser.add_argument(
         "--token-ttl", type=float, default=3600, help="access token lifetime in seconds"
     )
-    parser.add_argument("--env-file", help="also write ZAPIER_* settings to this file (mode 0600)")
+    parser.add_argument(
+        "--env-file",
+        help="also write ZAPIER_* settings to this file (mode 0600, replaced, never followed "
+        "if it is a link)",
+    )
     parser.add_argument(
         "--redirect-uri",
         action="append",
@@ -53,10 +82,19 @@ def _settings(sandbox: Sandbox) -> dict[str, str]:
 
 
 def _write_env_file(path: str, settings: dict[str, str]) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as env_file:
-        os.fchmod(env_file.fileno(), 0o600)
-        env_file.writelines(f"{name}={value}\n" for name, value in settings.items())
+    """Write a new file beside `path` (0600), then move it over `path`: a link planted
+    there is replaced, never followed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=".zapier-nb-env-", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as env_file:
+            os.fchmod(env_file.fileno(), 0o600)
+            env_file.writelines(f"{name}={value}\n" for name, value in settings.items())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _banner(sandbox: Sandbox, env_file: str | None) -> str:
@@ -76,6 +114,9 @@ def _banner(sandbox: Sandbox, env_file: str | None) -> str:
         f"  redirect URI  {sandbox.redirect_uri}",
         *(f"  also allowed  {uri}" for uri in sandbox.redirect_uris[:-1]),
         f"  API key       {sandbox.api_key}",
+        f"  home page     {sandbox.home_link()}",
+        "                (a one-time link: it shows the demo credentials to the browser that",
+        "                opens it; other users of this machine see the page without the key)",
         "",
         "Point zapier_nb at it from a shell before starting Jupyter:",
         *(f"  export {name}={value}" for name, value in settings.items()),

@@ -24,7 +24,9 @@ from ._fault_middleware import ActFirstFaults
 from ._faults import ACTION_FAULT_ROUTES, Fault, defer
 from ._guard import RequestGuard
 from ._models import SCOPE_DESCRIPTIONS, AuthRequest, SandboxUser, TokenRequestError
+from ._owner import from_owner
 from ._pkce import is_pkce_value
+from ._proof_middleware import ProofMiddleware
 from ._routes import (
     ACTIONS_PAGE_PATH,
     AUTHORIZE_PATH,
@@ -32,6 +34,7 @@ from ._routes import (
     CHECK_PATH,
     LOGIN_LINK_PATH,
     LOGIN_SUCCESS_PATH,
+    OWNER_COOKIE,
     SIGN_UP_PATH,
     SWITCH_USER_PATH,
     TOKEN_PATH,
@@ -105,7 +108,11 @@ def create_app(state: SandboxState) -> Starlette:
         routes=app_routes,
         exception_handlers={HTTPException: _http_error},
         # The guard first: an unknown Host or an oversized body reaches nothing else.
-        middleware=[Middleware(RequestGuard, state=state), act_first],
+        middleware=[
+            Middleware(RequestGuard, state=state),
+            Middleware(ProofMiddleware, state=state),
+            act_first,
+        ],
     )
 
 
@@ -143,9 +150,22 @@ class _Routes:
 
     async def index(self, request: Request) -> Response:
         state = self.state
+        once = request.query_params.get("once", "")
+        if once:
+            if not state.take_home_link(once):
+                return _error_page(
+                    "Link already used",
+                    "This one-time link was used already. Print a new one with "
+                    "Sandbox.home_link(), or open the home page through your Jupyter server.",
+                )
+            response = Response(status_code=303, headers={"Location": "./", **_NO_STORE})
+            response.set_cookie(
+                OWNER_COOKIE, state.owner_cookie(), httponly=True, samesite="strict"
+            )
+            return response
         page = _pages.index_page(
             state.base_url,
-            api_key=state.first_user().api_key or "",
+            api_key=(state.first_user().api_key or "") if self._from_owner(request) else None,
             client_id=state.clients()[0].client_id,
             redirect_uri=state.callback_uri,
             users=state.users(),
@@ -360,7 +380,7 @@ class _Routes:
         last = (_single(form, "last_name") or signup.last_name).strip()
         user, _created = self.state.sign_up(email, f"{first} {last}".strip() or email.split("@")[0])
         response = Response(status_code=303, headers={"Location": signup.authorize_url})
-        response.set_cookie(USER_COOKIE, str(user.user_id), httponly=True, samesite="lax")
+        self._sign_in(response, user)
         return response
 
     async def callback(self, request: Request) -> Response:
@@ -403,8 +423,15 @@ class _Routes:
         if user is None or not next_path.startswith(AUTHORIZE_PATH):
             return _error_page("Unknown user", "Go back to the consent screen and choose again.")
         response = Response(status_code=303, headers={"Location": next_path})
-        response.set_cookie(USER_COOKIE, str(user.user_id), httponly=True, samesite="lax")
+        self._sign_in(response, user)
         return response
+
+    def _sign_in(self, response: Response, user: SandboxUser) -> None:
+        cookie = self.state.user_cookie(user.user_id)
+        response.set_cookie(USER_COOKIE, cookie, httponly=True, samesite="lax")
+
+    def _from_owner(self, request: Request) -> bool:
+        return from_owner(request, self.state)
 
     def _grant(self, form: dict[str, list[str]]) -> IssuedTokens:
         def field(name: str) -> str:
@@ -462,8 +489,7 @@ class _Routes:
         return _fault_response(route, fault)
 
     def _acting_user(self, request: Request) -> SandboxUser:
-        chosen = request.cookies.get(USER_COOKIE, "")
-        user = self.state.user(int(chosen)) if chosen.isdigit() else None
+        user = self.state.user_from_cookie(request.cookies.get(USER_COOKIE, ""))
         return user or self.state.first_user()
 
     def _is_own_authorize_url(self, url: str) -> bool:
@@ -547,6 +573,7 @@ def _fault_response(route: str, fault: Fault) -> Response:
     headers = dict(_NO_STORE) if route == "token" else {}
     if fault.retry_after is not None:
         headers["Retry-After"] = f"{fault.retry_after:g}"
+    headers.update(fault.headers)
     if fault.body is not None:
         return Response(
             fault.body, status_code=fault.status, media_type=fault.content_type, headers=headers

@@ -39,12 +39,13 @@ class Fault:
     """What to do instead of answering: wait, then drop, answer normally (status 0), or fail."""
 
     status: int = 500
-    body: str | None = None
+    body: str | bytes | None = None
     content_type: str = "application/json"
     delay: float = 0.0
     drop: bool = False
     act_first: bool = False
     retry_after: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def answers_normally(self) -> bool:

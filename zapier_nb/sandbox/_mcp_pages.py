@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from ._mcp_auth import SandboxMCPProvider
 from ._mcp_routes import MCP_CONSENT_PATH, MCP_PATH, MCP_TOKENS_PAGE_PATH
+from ._models import SandboxUser
+from ._owner import from_owner
 from ._pages import _layout, error_page
 from ._routes import USER_COOKIE
 from ._state import SandboxState
@@ -83,6 +85,14 @@ class _Pages:
         self.provider = SandboxMCPProvider(state)
 
     async def tokens(self, request: Request) -> Response:
+        if not from_owner(request, self.state):
+            page = error_page(
+                "Only for whoever started this sandbox",
+                "Connection tokens are credentials. Open this page through your Jupyter "
+                "server, or first open the one-time link the sandbox printed in its terminal "
+                "(or Sandbox.home_link()).",
+            )
+            return HTMLResponse(page, status_code=403, headers=_HEADERS)
         note = ""
         if request.method == "POST":
             form = await _form(request)
@@ -94,16 +104,17 @@ class _Pages:
                 note = "The token was revoked." if revoked else "No active token matched."
         return HTMLResponse(_tokens_page(self.state, note), headers=_HEADERS)
 
+    def _signed_in(self, request: Request) -> SandboxUser:
+        """The user the signed consent cookie names, else the first."""
+        user = self.state.user_from_cookie(request.cookies.get(USER_COOKIE, ""))
+        return user or self.state.first_user()
+
     def _user(self, request: Request) -> str:
-        chosen = request.cookies.get(USER_COOKIE, "")
-        user = self.state.user(int(chosen)) if chosen.isdigit() else None
-        user = user or self.state.first_user()
+        user = self._signed_in(request)
         return f"{user.name} ({user.email})"
 
     def _user_id(self, request: Request) -> int:
-        chosen = request.cookies.get(USER_COOKIE, "")
-        user = self.state.user(int(chosen)) if chosen.isdigit() else None
-        return (user or self.state.first_user()).user_id
+        return self._signed_in(request).user_id
 
     async def consent(self, request: Request) -> Response:
         if request.method == "GET":

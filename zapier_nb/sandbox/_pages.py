@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterable, Sequence
 from html import escape
 from urllib.parse import urlencode
@@ -144,6 +146,11 @@ document.querySelectorAll("button[data-copy]").forEach(function (button) {
 });
 """
 
+# The one script of the sandbox's pages, as a Content-Security-Policy source.
+SCRIPT_SOURCES = (
+    "'sha256-" + base64.b64encode(hashlib.sha256(_COPY_SCRIPT.encode()).digest()).decode() + "'",
+)
+
 
 def callback_page(*, code: str | None, error: str | None, description: str | None, url: str) -> str:
     if error is not None:
@@ -182,7 +189,7 @@ def switch_user_page(*, users: Sequence[SandboxUser], current: int, next_path: s
     body = (
         "<h1>Switch user</h1>"
         "<p>Choose who approves, as if they had signed in to Zapier:</p>"
-        f'<form class="users" method="post" action="{SWITCH_USER_PATH}">'
+        '<form class="users" method="post" action="./">'
         f'<input type="hidden" name="next" value="{escape(next_path)}">{buttons}</form>'
         "<p>Someone new? Ask the notebook for a sign-up link (the login widget's "
         "<strong>No Zapier account?</strong>, or <code>%zapier_login_link</code>).</p>"
@@ -194,10 +201,17 @@ def _switch_url(authorize_path: str) -> str:
     return f"{SWITCH_USER_PATH}?{urlencode({'next': authorize_path})}"
 
 
+_KEY_HIDDEN = (
+    "Shown only to whoever started this sandbox: open the one-time link it printed in its "
+    "terminal (or <code>Sandbox.home_link()</code>), or open this page through your Jupyter "
+    "server."
+)
+
+
 def index_page(
     base_url: str,
     *,
-    api_key: str,
+    api_key: str | None,
     client_id: str,
     redirect_uri: str,
     users: Sequence[SandboxUser],
@@ -218,17 +232,22 @@ def index_page(
         f"<li><code>{method} {escape(path)}</code>: {escape(what)}</li>"
         for method, path, what in endpoints
     )
-    credentials: tuple[tuple[str, str], ...] = (
+    credentials: tuple[tuple[str, str | None], ...] = (
         ("Base URL", base_url),
         ("API key", api_key),
         ("OAuth client id", client_id),
         ("Redirect URI", redirect_uri),
     )
     if mcp_token:  # the MCP server (zapier_nb.sandbox._mcp_app) is served too
-        credentials += (("MCP URL", base_url + "/api/v1/connect"), ("MCP token", mcp_token))
+        # A credential like the key: hidden wherever the key is.
+        token = mcp_token if api_key is not None else None
+        credentials += (("MCP URL", base_url + "/api/v1/connect"), ("MCP token", token))
     settings = "".join(
         f'<tr><th>{escape(name)}</th><td><code id="{escape(name.lower().replace(" ", "-"))}">'
         f"{escape(value)}</code></td></tr>"
+        if value is not None
+        else f'<tr><th>{escape(name)}</th><td class="hidden-credential" '
+        f'id="{escape(name.lower().replace(" ", "-"))}-hidden">{_KEY_HIDDEN}</td></tr>'
         for name, value in credentials
     )
     people = "".join(f"<li>{escape(user.name)} ({escape(user.email)})</li>" for user in users)

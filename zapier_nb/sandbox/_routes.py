@@ -16,6 +16,7 @@ PREVIEW_PATH = "/api/v2/ai-actions/{ai_action_id}/preview/"
 RATE_PATH = "/api/v2/execute/log/{execution_log_id}/rate/"
 ACTIONS_PAGE_PATH = "/sandbox/actions/"
 SWITCH_USER_PATH = "/sandbox/switch-user/"
+PROOF_PATH = "/sandbox/proof/"
 
 # The pages a person's browser visits (what a proxy in front of the sandbox may forward),
 # and the cookie by which the sandbox's browser pages tell its users apart.
@@ -29,3 +30,5 @@ BROWSER_PATHS = (
     SWITCH_USER_PATH,
 )
 USER_COOKIE = "sandbox_user"
+# Set by the one-time home page link: this browser is the owner's.
+OWNER_COOKIE = "sandbox_owner"

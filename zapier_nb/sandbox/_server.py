@@ -11,6 +11,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from ._app import TRANSPORT_STATE_KEY, create_app
 from ._faults import Fault
 from ._mcp_facade import SandboxMCP
 from ._models import SandboxClient, SandboxUser
+from ._ownership import KeyRecord, remove_key, write_key
 from ._routes import USER_COOKIE
 from ._state import SandboxState, new_secret
 
@@ -94,6 +96,7 @@ class Sandbox:
             self.add_redirect_uri(uri)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._key: tuple[Path, KeyRecord] | None = None
 
     def __repr__(self) -> str:
         where = self._state.base_url or f"{self.host}:{self.port}"
@@ -119,8 +122,11 @@ class Sandbox:
         if self.running:
             return self
         listener = _listen(self.host, self.port)
-        self.port = listener.getsockname()[1]
-        self._state.base_url = f"http://{_url_host(self.host)}:{self.port}"
+        bound, self.port = listener.getsockname()[:2]
+        # A name (localhost) may also stand for an address another user can take on the
+        # same port: the URL names the address really bound.
+        host = bound if self.host.strip("[]").lower() == "localhost" else self.host
+        self._state.base_url = f"http://{_url_host(host)}:{self.port}"
         config = uvicorn.Config(
             create_app(self._state),
             http=_DroppableH11Protocol,
@@ -149,6 +155,9 @@ class Sandbox:
                 raise RuntimeError(f"the sandbox server did not start on {self.base_url}")
             time.sleep(0.005)
         _serving[self.base_url] = self
+        record = KeyRecord(urlsplit(self.base_url).hostname or "", self.port, self._state.proof_key)
+        path = write_key(record)
+        self._key = None if path is None else (path, record)
         return self
 
     def stop(self) -> None:
@@ -156,6 +165,9 @@ class Sandbox:
         if server is None or thread is None:
             return
         _serving.pop(self.base_url, None)
+        if self._key is not None:
+            remove_key(*self._key)
+            self._key = None
         server.should_exit = True
         thread.join(_STOP_TIMEOUT)
         if thread.is_alive():
@@ -295,20 +307,22 @@ class Sandbox:
         route: str,
         *,
         status: int = 500,
-        body: str | None = None,
+        body: str | bytes | None = None,
         content_type: str = "application/json",
         delay: float = 0.0,
         drop: bool = False,
         times: int = 1,
         act_first: bool = False,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Make the next ``times`` requests to ``route`` fail (``times=-1``: until cleared).
 
         ``delay`` seconds pass first; then the connection is dropped (``drop``), answered
         normally (``status=0``), or answered with ``status`` and ``body`` (by default a JSON
         error in the route's usual shape). ``retry_after`` adds a ``Retry-After`` header
-        (``status=429, retry_after=2``: a rate limit).
+        (``status=429, retry_after=2``: a rate limit); ``headers`` are added as given
+        (``{"Retry-After": "soon"}``, ``{"Content-Encoding": "gzip"}`` with a bytes ``body``).
 
         With ``act_first`` the route does its work first (an execute runs and is counted, a
         token is issued), then its answer is replaced by the fault, after ``delay``: what a
@@ -319,7 +333,8 @@ class Sandbox:
         ``delete_action``, ``execute`` (previews included) and ``rate``.
         """
         retry = None if retry_after is None else float(retry_after)
-        fault = Fault(status, body, content_type, float(delay), drop, bool(act_first), retry)
+        fault = Fault(status, body, content_type, float(delay), drop, bool(act_first), retry,
+                      tuple((headers or {}).items()))  # fmt: skip
         self._state.faults.add(route, fault, times)
 
     def clear_faults(self) -> None:
@@ -413,13 +428,27 @@ class Sandbox:
 
     def approve(self, authorize_url: str, *, deny: bool = False, email: str | None = None) -> str:
         """Answer the consent screen as a user would; returns the URL it redirects to."""
-        cookie = None
-        if email is not None:
-            user = self._state.user_by_email(email)
-            if user is None:
-                raise ValueError("no sandbox user has this email")
-            cookie = f"{USER_COOKIE}={user.user_id}"
+        cookie = None if email is None else f"{USER_COOKIE}={self.user_cookie(email)}"
         return _browser.consent(authorize_url, deny=deny, cookie=cookie)
+
+    def user_cookie(self, email: str) -> str:
+        """The value of the consent pages' `sandbox_user` cookie that signs in as this user
+        (signed with this sandbox's own key: another value is ignored)."""
+        user = self._state.user_by_email(email)
+        if user is None:
+            raise ValueError("no sandbox user has this email")
+        return self._state.user_cookie(user.user_id)
+
+    def home_link(self) -> str:
+        """A one-time link to the home page that shows the demo credentials to the browser
+        that opens it (other local users see the page without the API key)."""
+        return f"{self.base_url}/?once={self._state.new_home_link()}"
+
+    @property
+    def key_file(self) -> Path | None:
+        """The private file whose key proves to this user's Jupyter proxy that this sandbox
+        is theirs (None if it could not be written: the proxy then refuses it)."""
+        return None if self._key is None else self._key[0]
 
     def follow_login_link(self, login_link: str, *, deny: bool = False) -> str:
         """Sign up through a login link, answer the consent screen, return the redirect URL."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
 import secrets
@@ -10,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from ._actions_state import ActionsState
@@ -17,6 +20,7 @@ from ._faults import FaultQueue
 from ._jwt import sign_hs256
 from ._mcp_state import MCPState
 from ._models import AuthRequest, SandboxClient, SandboxUser, TokenRequestError
+from ._ownership import OwnerNonces
 from ._pkce import verifier_matches
 from ._routes import CALLBACK_PATH
 
@@ -40,6 +44,12 @@ COUNTER_KEYS: tuple[str, ...] = (
     "rate",
     "update_action",
 )
+
+
+# Consent pages and sign-up links that nobody answered yet: anyone on the machine can
+# ask for them, so they expire and only the newest are kept.
+PENDING_TTL = 900.0
+MAX_PENDING = 200
 
 
 def new_secret(prefix: str) -> str:
@@ -81,6 +91,9 @@ class SignUpRequest:
     email: str
 
 
+_Pending = TypeVar("_Pending", AuthRequest, SignUpRequest)
+
+
 @dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
@@ -108,6 +121,13 @@ class SandboxState:
         self._lock = threading.RLock()
         self.faults = FaultQueue()
         self.signing_key = secrets.token_bytes(32)
+        # The key its owner's proxy checks (written to a private file), and the key that
+        # signs its cookies.
+        self.proof_key = secrets.token_bytes(32)
+        self.cookie_key = secrets.token_bytes(32)
+        self.owner_nonces = OwnerNonces()
+        self.pending_ttl = PENDING_TTL
+        self._home_links: set[str] = set()
         self.base_url = ""
         self.extra_hosts: tuple[str, ...] = ()
         self._configured_users = tuple(users)
@@ -139,8 +159,8 @@ class SandboxState:
             self._codes: dict[str, _Code] = {}
             self._access: dict[str, _AccessToken] = {}
             self._refresh: dict[str, _RefreshToken] = {}
-            self._transactions: dict[str, AuthRequest] = {}
-            self._signups: dict[str, SignUpRequest] = {}
+            self._transactions: dict[str, tuple[AuthRequest, float]] = {}
+            self._signups: dict[str, tuple[SignUpRequest, float]] = {}
             self._counts: Counter[str] = Counter()
             self.faults.clear()
             self.actions.reset()
@@ -310,22 +330,69 @@ class SandboxState:
     def begin_transaction(self, request: AuthRequest) -> str:
         transaction = secrets.token_urlsafe(16)
         with self._lock:
-            self._transactions[transaction] = request
+            _add_pending(self._transactions, transaction, request, self.pending_ttl)
         return transaction
 
     def take_transaction(self, transaction: str) -> AuthRequest | None:
         with self._lock:
-            return self._transactions.pop(transaction, None)
+            entry = self._transactions.pop(transaction, None)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
 
     def add_signup(self, request: SignUpRequest) -> str:
         ticket = secrets.token_urlsafe(16)
         with self._lock:
-            self._signups[ticket] = request
+            _add_pending(self._signups, ticket, request, self.pending_ttl)
         return ticket
 
     def signup(self, ticket: str) -> SignUpRequest | None:
         with self._lock:
-            return self._signups.get(ticket)
+            entry = self._signups.get(ticket)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
+    def pending_count(self) -> int:
+        """Consent pages and sign-up links waiting for an answer (expired ones included
+        until the next one is added)."""
+        with self._lock:
+            return len(self._transactions) + len(self._signups)
+
+    # -- cookies and the owner --------------------------------------------------------
+
+    def user_cookie(self, user_id: int) -> str:
+        """The consent pages' cookie value naming this user, signed with this sandbox's key."""
+        return f"{user_id}.{self._sign(f'user {user_id}')}"
+
+    def user_from_cookie(self, value: str) -> SandboxUser | None:
+        user_id, _, signature = value.partition(".")
+        if not user_id.isdigit() or not hmac.compare_digest(
+            signature, self._sign(f"user {user_id}")
+        ):
+            return None
+        return self.user(int(user_id))
+
+    def owner_cookie(self) -> str:
+        return self._sign("owner")
+
+    def is_owner_cookie(self, value: str) -> bool:
+        return hmac.compare_digest(value, self.owner_cookie())
+
+    def new_home_link(self) -> str:
+        """A one-time token that opens the home page, with the demo credentials, once."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            if len(self._home_links) >= MAX_PENDING:
+                self._home_links.clear()
+            self._home_links.add(token)
+        return token
+
+    def take_home_link(self, token: str) -> bool:
+        with self._lock:
+            if token not in self._home_links:
+                return False
+            self._home_links.discard(token)
+            return True
+
+    def _sign(self, text: str) -> str:
+        return hmac.new(self.cookie_key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def issue_code(self, request: AuthRequest) -> str:
         code = new_secret("sbx_code_")
@@ -470,6 +537,18 @@ class SandboxState:
             if value is not None:
                 self.remember_secret(value)
         return IssuedTokens(access_token, refresh_token, id_token, expires_in, scope)
+
+
+def _add_pending(
+    pending: dict[str, tuple[_Pending, float]], key: str, value: _Pending, ttl: float
+) -> None:
+    """Add an entry, dropping the expired ones and, beyond `MAX_PENDING`, the oldest."""
+    now = time.monotonic()
+    for old in [k for k, (_, expires) in pending.items() if expires <= now]:
+        del pending[old]
+    while len(pending) >= MAX_PENDING:
+        del pending[next(iter(pending))]
+    pending[key] = (value, now + ttl)
 
 
 def _with_port(host: str, port: int) -> str:
