@@ -1,20 +1,19 @@
-"""OAuth for MCP: the SDK's `OAuthClientProvider`, fed by zapier_nb's login answer and cache.
+"""OAuth for MCP: the SDK's `OAuthClientProvider`, fed by the toolkit's login state machine.
 
 The SDK runs the MCP authorization flow (protected resource metadata, authorization server
-metadata, registration, code + PKCE S256 with `resource`, refresh). Its two hooks meet the
-toolkit here: `redirect_handler(url)` begins an attempt (its consent URL and state), and
-`callback_handler()` waits for the answer a person brings back (`submit_answer`: pasted,
-or returned by a channel). The state is compared here, once, before the SDK sees the code.
+metadata, registration, code + PKCE S256 with `resource`, refresh); it keeps the verifier.
+Its two hooks meet `_login` here: `redirect_handler(url)` begins a `LoginAttempt` whose state
+is read from the URL, and `callback_handler()` waits for the code that `LoginFlow.take`
+accepted from a `LoginAnswer` (the one state check). So the channels that serve `Session`
+(a paste, the terminal prompt, a relayed callback) can serve an `MCPSession` as well.
 
-Tokens go to the shared token cache (`_store.TokenStore`, file-locked, 0600), under the
-MCP URL; the client registration is kept beside the session. This is the glue that the
-login state machine (`_login.LoginTarget`) will drive.
+Tokens go to the shared token cache (`_store.TokenStore`, file-locked, 0600) under the MCP
+URL, when the cache is on; the client registration is kept beside the session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import threading
 import time
 from collections.abc import Callable
@@ -29,22 +28,15 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from ._errors import (
-    AuthorizationError,
-    ConsentDeniedError,
-    LoginError,
-    LoginRequiredError,
-    StateMismatchError,
-)
+from ._errors import LoginError, LoginRequiredError
+from ._login import LoginAnswer, LoginAttempt, LoginFlow, attempt_for_url
 from ._models import Token
-from ._oauth import parse_pasted_answer
-from ._redact import Secret
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._store import TokenStore
 
-__all__ = ["MCPLogin", "StoreTokenStorage"]
+__all__ = ["MCP_CLIENT_KEY", "MCPLogin", "StoreTokenStorage"]
 
 MCP_CLIENT_KEY = "zapier_nb-mcp-oauth"
 LOGIN_TIMEOUT = 600.0  # seconds a call waits for a person to answer the consent page
@@ -92,6 +84,10 @@ class StoreTokenStorage:
             with self._store.locked():
                 self._store.save(token)
 
+    def current(self) -> Token | None:
+        """The token held now (from the cache when it is on)."""
+        return self._store.load() if self._store is not None else self._token
+
     async def get_client_info(self) -> OAuthClientInformationFull | None:
         return self._client
 
@@ -100,7 +96,7 @@ class StoreTokenStorage:
 
 
 class MCPLogin:
-    """One MCP session's OAuth login: the provider, the pending consent URL, the answer."""
+    """One MCP session's OAuth login: the SDK's provider and the attempts of `LoginFlow`."""
 
     def __init__(
         self,
@@ -113,17 +109,16 @@ class MCPLogin:
         self.url = url
         self.redirect_uri = redirect_uri
         self.storage = StoreTokenStorage(store)
+        self.flow = LoginFlow()
         self._on_change = on_change
         self._lock = threading.Lock()
-        self._pending_url: str | None = None
-        self._state: Secret | None = None
+        self._begun = threading.Condition(self._lock)
         self._answer: asyncio.Future[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._begun = threading.Condition(self._lock)
         self._expecting = False
 
     def __repr__(self) -> str:
-        return f"MCPLogin(url={self.url!r}, pending={self._pending_url is not None})"
+        return f"MCPLogin(url={self.url!r}, attempt={self.flow.current!r})"
 
     def provider(self) -> OAuthClientProvider:
         metadata = OAuthClientMetadata(
@@ -141,12 +136,17 @@ class MCPLogin:
             callback_handler=self._callback,
         )
 
-    # -- the SDK's hooks (on the session's private loop) -----------------------------------
+    @property
+    def client_id(self) -> str | None:
+        client = self.storage._client
+        return None if client is None else client.client_id
 
     def expect(self) -> None:
         """A person is about to answer a consent page (begin_login): let a login begin."""
         with self._lock:
             self._expecting = True
+
+    # -- the SDK's hooks (on the session's private loop) -----------------------------------
 
     async def _redirect(self, authorization_url: str) -> None:
         with self._lock:
@@ -157,11 +157,13 @@ class MCPLogin:
                 "or has ended). Log in again: begin_login(), then complete_login(...).",
                 ended=True,
             )
-        states = parse_qs(urlsplit(authorization_url).query).get("state", [])
+        client_id = parse_qs(urlsplit(authorization_url).query).get("client_id", [""])[0]
+        attempt = attempt_for_url(
+            authorization_url, redirect_uri=self.redirect_uri, client_id=client_id
+        )
         loop = asyncio.get_running_loop()
         with self._begun:
-            self._pending_url = authorization_url
-            self._state = Secret(states[0]) if states else None
+            self.flow.begin(attempt)
             self._answer = loop.create_future()
             self._loop = loop
             self._begun.notify_all()
@@ -169,29 +171,28 @@ class MCPLogin:
             self._on_change()
 
     async def _callback(self) -> AuthorizationCodeResult:
-        answer = self._answer
-        if answer is None:  # pragma: no cover - the SDK always redirects first
-            raise LoginError("No MCP login was begun. Call the server again to begin one.")
+        answer, attempt = self._answer, self.flow.current
+        if answer is None or attempt is None:  # pragma: no cover - the SDK redirects first
+            raise LoginError("No MCP login was begun. Begin one with begin_login().")
         try:
             code = await asyncio.wait_for(answer, LOGIN_TIMEOUT)
         except TimeoutError:
-            with self._lock:
-                self._pending_url, self._state, self._answer = None, None, None
+            self.flow.cancel()
             raise LoginError(
                 f"The MCP login waited {LOGIN_TIMEOUT:.0f} s for the consent page's answer and "
-                "gave up. Call the server again to begin a new login."
+                "gave up. Begin a new login."
             ) from None
-        with self._lock:
-            state = self._state
-            self._pending_url, self._state, self._answer = None, None, None
-        return AuthorizationCodeResult(code=code, state=None if state is None else state.reveal())
+        finally:
+            self._answer = None
+        # The state was compared by LoginFlow.take; the SDK compares it once more.
+        return AuthorizationCodeResult(code=code, state=attempt.state)
 
     # -- what a channel sees ----------------------------------------------------------------
 
     @property
     def pending_login_url(self) -> str | None:
-        """The consent URL of the login waiting for its answer, if one is."""
-        return self._pending_url
+        attempt = self.flow.open_attempt
+        return None if attempt is None else attempt.url
 
     def wait_for_login_url(
         self, timeout: float, *, until: Callable[[], bool] = lambda: False
@@ -199,46 +200,31 @@ class MCPLogin:
         """Block until a login is begun (the server answered 401), or `until()` is true."""
         deadline = time.monotonic() + timeout
         with self._begun:
-            while self._pending_url is None and not until():
+            while self.pending_login_url is None and not until():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._begun.wait(min(left, 0.05))
-            return self._pending_url
+            return self.pending_login_url
 
-    def submit_answer(self, pasted: str) -> None:
-        """Hand over what came back from the consent page: the redirected URL, or a bare code.
+    def take(self, answer: LoginAnswer) -> LoginAttempt:
+        """Hand an answer's code to the SDK, once `LoginFlow` accepted it (the state check).
 
-        The state is checked here; the code then reaches the SDK, which exchanges it.
+        A refused or denied answer ends the SDK's wait too, with the same error.
         """
-        answer = parse_pasted_answer(pasted)
-        del pasted
-        with self._lock:
-            expected, future, loop = self._state, self._answer, self._loop
-        if future is None or loop is None or expected is None:
-            raise LoginError(
-                "No MCP login is waiting for an answer. Call the server (list_tools()) to begin "
-                "one, then paste what the consent page returns."
-            )
-        if not answer.bare and (
-            answer.state is None or not hmac.compare_digest(answer.state, expected.reveal())
-        ):
-            raise StateMismatchError(
-                "That answer belongs to another login (its state differs). Paste the address "
-                "from the consent page of this login."
-            )
-        if answer.error is not None:
-            cls = ConsentDeniedError if answer.error == "access_denied" else AuthorizationError
-            error = cls(
-                f"The MCP server refused the login: {answer.error_description or answer.error}. "
-                "Log in again, and approve on the consent page.",
-                error=answer.error,
-                error_description=answer.error_description,
-            )
-            loop.call_soon_threadsafe(_fail, future, error)
-            raise error
-        code = answer.code or ""
-        loop.call_soon_threadsafe(_resolve, future, code)
+        future, loop = self._answer, self._loop
+        try:
+            attempt, code = self.flow.take(answer)
+        except LoginError as exc:
+            current = self.flow.current
+            if future is not None and loop is not None and (current is None or not current.open):
+                loop.call_soon_threadsafe(_fail, future, exc)
+            raise
+        if future is None or loop is None:
+            self.flow.finish(attempt, LoginError("no SDK flow was waiting"))
+            raise LoginError("This MCP login is no longer waiting. Begin a new one.")
+        loop.call_soon_threadsafe(_resolve, future, code.get_secret_value())
+        return attempt
 
 
 def _resolve(future: asyncio.Future[str], code: str) -> None:
