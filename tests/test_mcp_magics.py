@@ -122,3 +122,27 @@ def test_the_sync_api_and_run_many_in_a_kernel(kernel: Kernel, sandbox: Sandbox)
     assert k.widgets[bar] is not None
     assert sandbox.mcp.execution_count() == 12
     assert_no_secrets([*everything(reply), str(k.widgets)], sandbox)
+
+
+def test_the_login_widgets_key_field_accepts_an_mcp_connection_token(
+    sandbox: Sandbox,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
+    env.update(ZAPIER_BASE_URL=sandbox.base_url, ZAPIER_MCP_URL=sandbox.mcp.url)
+    k = KernelDriver(env)
+    try:
+        k.run("%load_ext zapier_nb")
+        shown = k.run("%zapier_login")
+        k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": sandbox.mcp.token})
+        key = k.state("zapier-nb-key")
+        assert key["message_kind"] == "info"
+        assert "Zapier MCP connection token" in key["message"]
+        assert "(3 tools)" in key["message"]
+        tools = k.run("%zapier_tools")
+        assert "3 tools." in tools.data("text/plain")
+        assert sandbox.count("check") == 1  # tried as an API key first, refused
+        wrong = k.send_custom(k.find("zapier-nb-key"), {"event": "submit", "value": "nope-nope"})
+        assert k.state("zapier-nb-key")["message_kind"] == "error"
+        assert_no_secrets([*everything(shown, tools, wrong), str(k.widgets)], sandbox)
+    finally:
+        k.close()

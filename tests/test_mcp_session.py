@@ -87,10 +87,12 @@ def test_a_revoked_token_stops_working_on_the_next_call(
     assert sandbox.mcp.execution_count() == 0
 
 
-def test_no_token_says_how_to_give_one(sandbox: Sandbox) -> None:
+def test_no_token_and_no_login_says_how_to_log_in_without_waiting(sandbox: Sandbox) -> None:
     with MCPSession(url=sandbox.mcp.url) as session, pytest.raises(LoginRequiredError) as info:
         session.list_tools()
     assert "ZAPIER_MCP_TOKEN" in info.value.message
+    assert "begin_login()" in info.value.message
+    assert sandbox.count("mcp") == 0
 
 
 def test_from_env_reads_the_url_and_the_token(

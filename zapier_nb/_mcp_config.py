@@ -15,6 +15,7 @@ from ._config import is_loopback
 from ._errors import ConfigurationError
 
 __all__ = [
+    "DEFAULT_MCP_REDIRECT_URI",
     "DEFAULT_MCP_TIMEOUT",
     "DEFAULT_MCP_URL",
     "MCP_TOKEN_ENV",
@@ -26,6 +27,9 @@ __all__ = [
 DEFAULT_MCP_URL = "https://mcp.zapier.com/api/v1/connect"
 MCP_URL_ENV = "ZAPIER_MCP_URL"
 MCP_TOKEN_ENV = "ZAPIER_MCP_TOKEN"
+# Where the consent page sends the person back in an OAuth login: nothing listens there by
+# default, and the address bar then holds the code to paste back.
+DEFAULT_MCP_REDIRECT_URI = "http://127.0.0.1/zapier_nb/mcp-callback"
 # A tool may take a while (it runs an app's action); the connection itself is quick.
 DEFAULT_MCP_TIMEOUT = 60.0
 

@@ -42,6 +42,7 @@ class Connection:
         self._session: ClientSession | None = None
         self._holder: asyncio.Task[None] | None = None
         self._closing: asyncio.Event | None = None
+        self._crash: ZapierError | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.url} {'open' if self._session is not None else 'closed'}>"
@@ -55,6 +56,7 @@ class Connection:
         async with self._lock:
             if self._session is not None and self._holder is not None and not self._holder.done():
                 return self._session
+            self._crash = None
             ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
             self._closing = asyncio.Event()
             self._holder = asyncio.create_task(self._hold(ready, self._closing))
@@ -89,7 +91,11 @@ class Connection:
                 ready.set_result(session)
                 await closing.wait()
         except Exception as exc:
-            if not ready.done():
+            # A login that ended, raised in the auth flow of a request, ends the connection too.
+            self._crash = _zapier_error_in(exc)
+            if not ready.done() and self._crash is not None:
+                ready.set_exception(self._crash)
+            elif not ready.done():
                 ready.set_exception(
                     APIConnectionError(
                         f"Connecting to {self.url} failed ({type(exc).__name__}). Check the MCP "
@@ -102,6 +108,10 @@ class Connection:
                 ready.set_exception(
                     APIConnectionError(f"The MCP connection to {self.url} closed. Try again.")
                 )
+
+    async def open(self) -> None:
+        """Connect now (an OAuth login happens here), rather than at the first call."""
+        await self._open()
 
     async def _request(self, what: str, send: Any) -> Any:
         """Run `send(session)` with this call's exchange recorded; map what goes wrong."""
@@ -119,6 +129,9 @@ class Connection:
             except (ZapierError, asyncio.CancelledError):
                 raise
             except Exception as exc:
+                await asyncio.sleep(0)  # let a crashed holder record why
+                if self._crash is not None:
+                    raise self._crash from None
                 if exchange.error is not None or exchange.status == LOST:
                     raise call_failed(what, self.url, exchange) from None
                 raise APIConnectionError(
@@ -165,3 +178,15 @@ class Connection:
 
     async def aclose(self) -> None:
         await self._drop()
+
+
+def _zapier_error_in(exc: BaseException) -> ZapierError | None:
+    """The toolkit's own error at the root of what ended a connection (task groups wrap it)."""
+    if isinstance(exc, ZapierError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _zapier_error_in(inner)
+            if found is not None:
+                return found
+    return None

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ._mcp_results import ToolList, ToolResult
     from ._mcp_session import MCPSession
 
-__all__ = ["MCPMagics", "get_mcp_session", "set_mcp_session"]
+__all__ = ["MCPMagics", "accept_connection_token", "get_mcp_session", "set_mcp_session"]
 
 _default: MCPSession | None = None
 _lock = threading.Lock()
@@ -50,6 +50,32 @@ def set_mcp_session(session: MCPSession) -> MCPSession:
     if previous is not None and previous is not session:
         previous.close()
     return session
+
+
+def accept_connection_token(token: str) -> str | None:
+    """If `token` is a Zapier MCP connection token (the server at `ZAPIER_MCP_URL`, or
+    Zapier's, accepts it), make it the kernel's MCP session and say so; else None.
+
+    The login widget's key field asks this of a key the AI Actions API refused.
+    """
+    from ._mcp_session import MCPSession
+    from ._redact import Secret
+
+    try:
+        session = MCPSession.from_env(token=Secret(token.strip()))
+    except ZapierError:
+        return None
+    try:
+        tools = session.list_tools()
+    except ZapierError:
+        session.close()
+        return None
+    set_mcp_session(session)
+    count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
+    return (
+        f"That is a Zapier MCP connection token: connected to {session.url} ({count}). "
+        "Use %zapier_tools and %zapier_call, or zapier_nb.MCPSession.from_env()."
+    )
 
 
 @contextlib.contextmanager

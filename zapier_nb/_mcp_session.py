@@ -9,25 +9,46 @@ token is held as a `Secret`, sent only in the `Authorization` header, and writte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import concurrent.futures
+import getpass
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
-from ._errors import ConfigurationError, LoginRequiredError
+from ._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    TokenCacheSetting,
+    token_cache_choice,
+)
+from ._errors import ConfigurationError, LoginError, LoginRequiredError
+from ._listeners import Listeners
 from ._logging import install_log_redaction
-from ._mcp_config import DEFAULT_MCP_TIMEOUT, DEFAULT_MCP_URL, mcp_env, normalize_mcp_url
+from ._login import LoginAnswer, LoginAttempt
+from ._mcp_config import (
+    DEFAULT_MCP_REDIRECT_URI,
+    DEFAULT_MCP_TIMEOUT,
+    DEFAULT_MCP_URL,
+    mcp_env,
+    normalize_mcp_url,
+)
 from ._mcp_errors import tool_error
 from ._mcp_loop import LoopThread
 from ._mcp_results import ToolInfo, ToolList, ToolResult, ToolRunResult
 from ._mcp_run_many import RunEngine, adrive, check_concurrency, drive, jobs_from, new_bar
 from ._mcp_sdk import require_sdk
 from ._mcp_transport import TokenAuth
+from ._oauth import token_info
 from ._redact import Secret, scrubbed_errors
 
 if TYPE_CHECKING:
     from ._http import httpx
     from ._mcp_connection import Connection
+    from ._mcp_oauth import MCPLogin
+    from ._models import TokenInfo
+    from ._store import TokenStore
 
 __all__ = ["MCPSession"]
 
@@ -69,7 +90,13 @@ class MCPSession:
         url: str | None = None,
         timeout: float = DEFAULT_MCP_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        redirect_uri: str = DEFAULT_MCP_REDIRECT_URI,
+        token_cache: TokenCacheSetting = None,
+        token_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """Without `token`, the session logs in by OAuth at its first call (the MCP
+        authorization flow): `pending_login_url` is the consent page, and
+        `complete_login(pasted)` takes what it returns."""
         self._token = _secret(token)
         del token  # from here on, only the masked wrapper: no traceback shows the value
         self._url = ""
@@ -85,6 +112,14 @@ class MCPSession:
         self._timeout = float(timeout)
         self._max_retries = max_retries
         self._auth: httpx.Auth | None = None if self._token is None else TokenAuth(self._token)
+        self._redirect_uri = redirect_uri
+        self._login: MCPLogin | None = None
+        self._setup_lock = threading.RLock()
+        self._opening: concurrent.futures.Future[None] | None = None
+        self._login_begun = False  # begin_login() was called: calls may connect by OAuth
+        self._token_cache = token_cache
+        self._token_cache_dir = token_cache_dir
+        self._listeners = Listeners()
         self._loop = LoopThread("zapier-nb-mcp")
         self._connection: Connection | None = None
 
@@ -104,9 +139,152 @@ class MCPSession:
         return self._url
 
     @property
-    def auth_method(self) -> MCPAuthMethod | None:
-        """`"token"` with a connection token, None before any credentials."""
-        return "token" if self._token is not None else None
+    def auth_method(self) -> MCPAuthMethod:
+        """`"token"` with a connection token, else `"oauth"` (logging in at the first call)."""
+        return "token" if self._token is not None else "oauth"
+
+    # -- OAuth (the `_login.LoginTarget` protocol, so the login channels serve it too) -----
+
+    @property
+    def base_url(self) -> str:
+        """The MCP server's URL (the name the login channels know it by)."""
+        return self._url
+
+    @property
+    def client_id(self) -> str | None:
+        """The OAuth client id the server registered for this session, once it has."""
+        return None if self._login is None else self._login.client_id
+
+    @property
+    def redirect_uri(self) -> str:
+        return self._redirect_uri
+
+    @property
+    def login_attempt(self) -> LoginAttempt | None:
+        return None if self._login is None else self._login.flow.current
+
+    @property
+    def pending_login_url(self) -> str | None:
+        """The consent page of the OAuth login waiting for its answer, if one is."""
+        return None if self._login is None else self._login.pending_login_url
+
+    @property
+    def token_info(self) -> TokenInfo | None:
+        """Scopes and expiry of the OAuth login; None with a connection token or before it."""
+        token = None if self._login is None else self._login.storage.current()
+        return None if token is None else token_info(token)
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback()` when a login begins or ends; returns the unsubscribe function."""
+        return self._listeners.add(callback)
+
+    def begin_login(self, *, redirect_uri: str | None = None, timeout: float = 30.0) -> str:
+        """Begin the OAuth login: connect, and return the consent page to open.
+        `submit_answer` (or `complete_login`) then takes what the page returns."""
+        if self._token is not None:
+            raise LoginError(
+                "This MCP session uses a connection token: there is no OAuth login to begin."
+            )
+        if redirect_uri is not None and redirect_uri != self._redirect_uri:
+            if self._login is not None:
+                raise LoginError(
+                    "The redirect URI is fixed once the server registered this session; make "
+                    "a new MCPSession(redirect_uri=...) for another."
+                )
+            self._redirect_uri = redirect_uri
+        login = self._ensure_login()
+        with self._setup_lock:
+            if self._opening is None or self._opening.done():
+                self._drop_connection()
+                self._login_begun = True
+                login.expect()
+                self._opening = self._loop.submit(self._open_connection())
+            opening = self._opening
+        url = login.wait_for_login_url(timeout, until=opening.done)
+        if url is None and opening.done():
+            opening.result()  # a failure to connect is raised here
+            raise LoginError("The MCP server let this session in without a login.")
+        if url is None:
+            raise LoginError(
+                f"The MCP server did not ask for a login within {timeout:g} s. Check the URL, "
+                "then try again."
+            )
+        return url
+
+    def submit_answer(self, answer: LoginAnswer, *, timeout: float = 60.0) -> TokenInfo:
+        """Finish the OAuth login with the consent page's answer; returns once the server
+        accepted it. The state is checked (`LoginFlow.take`) before the code is used."""
+        opening = self._opening
+        if self._login is None or opening is None:
+            raise LoginRequiredError(
+                "No MCP login is waiting. Begin one with begin_login() (or mcp.login())."
+            )
+        with self._scrubbing():
+            attempt = self._login.take(answer)
+            del answer
+            try:
+                opening.result(timeout)
+            except BaseException as exc:
+                self._login.flow.finish(attempt, exc)
+                raise
+            self._login.flow.finish(attempt)
+        self._listeners.notify()
+        info = self.token_info
+        assert info is not None
+        return info
+
+    def complete_login(self, pasted: str) -> TokenInfo:
+        """`submit_answer` with what was pasted: the code, or the whole address landed on."""
+        return self.submit_answer(LoginAnswer.from_paste(pasted))
+
+    def login(self) -> TokenInfo:
+        """Log in by OAuth at a prompt: the consent URL is printed, the answer read back."""
+        url = self.pending_login_url or self.begin_login()
+        print(
+            "Open this address, approve, then paste the code or the whole address you land "
+            f"on:\n\n    {url}\n"
+        )
+        return self.complete_login(getpass.getpass("Code or address (hidden): "))
+
+    def _store(self) -> TokenStore | None:
+        cache = token_cache_choice(
+            self._token_cache, base_url=self._url, directory=self._token_cache_dir
+        )
+        if cache.mode == "none":
+            return None
+        from ._mcp_oauth import MCP_CLIENT_KEY
+        from ._store import open_store
+
+        return open_store(
+            cache.directory,
+            base_url=self._url,
+            client_id=MCP_CLIENT_KEY,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+        )
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._loop.submit(connection.aclose())
+
+    async def _open_connection(self) -> None:
+        await self._open().open()
+
+    def _ensure_login(self) -> MCPLogin:
+        with self._setup_lock:
+            if self._login is None:
+                require_sdk()
+                from ._mcp_oauth import MCPLogin
+
+                self._login = MCPLogin(
+                    self._url,
+                    redirect_uri=self._redirect_uri,
+                    store=self._store(),
+                    on_change=self._listeners.notify,
+                )
+                self._auth = self._login.provider()
+            return self._login
 
     def __repr__(self) -> str:
         return f"MCPSession(auth={self.auth_method!r}, url={self._url!r})"
@@ -115,11 +293,11 @@ class MCPSession:
 
     def _open(self) -> Connection:
         if self._connection is None:
-            if self._auth is None:
+            if self._auth is None or not (self._token is not None or self._login_begun):
                 raise LoginRequiredError(
-                    "This MCP session has no token. Pass MCPSession(token=...), or set "
-                    "ZAPIER_MCP_TOKEN (a connection token from mcp.zapier.com, or the "
-                    "sandbox's home page)."
+                    "This MCP session is not logged in. Pass a connection token "
+                    "(MCPSession(token=...) or ZAPIER_MCP_TOKEN), or log in by OAuth: "
+                    "begin_login(), open the page, then complete_login(...) with what it returns."
                 )
             require_sdk()
             from ._mcp_connection import Connection

@@ -328,7 +328,14 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
                 result = self.session.check_api_key(key)
                 self.session.use_api_key(key)
             except ZapierError as exc:
-                field.warn(exc.message)
+                from ._mcp_magics import accept_connection_token  # a Zapier MCP token?
+
+                refused = getattr(exc, "status_code", None) == 401
+                connected = accept_connection_token(key) if refused else None
+                if connected:
+                    field.say(connected)
+                else:
+                    field.warn(exc.message)
                 return
             self._key_owner = result.email
         field.say("")
