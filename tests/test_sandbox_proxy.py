@@ -211,6 +211,18 @@ def test_the_home_page_through_the_proxy_shows_the_key(
     assert f'<code id="api-key">{sandbox.api_key}</code>' in page.text
 
 
+def test_the_mcp_tokens_page_through_the_proxy_shows_the_token(
+    browser: httpx2.Client, sandbox: Sandbox
+) -> None:
+    if not sandbox.mcp.served:
+        pytest.skip("the sandbox serves MCP only with the mcp extra installed")
+    home = browser.get("zapier-nb/sandbox/")
+    assert 'href="sandbox/mcp/"' in home.text
+    page = browser.get("zapier-nb/sandbox/sandbox/mcp/")
+    assert page.status_code == 200
+    assert sandbox.mcp.token in page.text
+
+
 def test_xsrf_goes_only_into_forms_that_post_back_under_the_proxy() -> None:
     page = (
         '<form method="post" action="./">a</form>'

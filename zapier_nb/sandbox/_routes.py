@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._mcp_routes import MCP_CONSENT_PATH, MCP_TOKENS_PAGE_PATH
+
 AUTHORIZE_PATH = "/oauth/authorize/"
 TOKEN_PATH = "/oauth/token/"
 CHECK_PATH = "/api/v2/auth/check/"
@@ -28,6 +30,8 @@ BROWSER_PATHS = (
     LOGIN_SUCCESS_PATH,
     ACTIONS_PAGE_PATH,
     SWITCH_USER_PATH,
+    MCP_TOKENS_PAGE_PATH,
+    MCP_CONSENT_PATH,
 )
 USER_COOKIE = "sandbox_user"
 # Set by the one-time home page link: this browser is the owner's.
