@@ -22,6 +22,7 @@ def spawn(
 ) -> pexpect.spawn:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPIER_")}
     env.update(ZAPIER_BASE_URL=sandbox.base_url, TERM="dumb", PYTHONUNBUFFERED="1")
+    env.update(MCP_URL=sandbox.mcp.url if sandbox.mcp.served else "")
     if oauth:
         env.update(
             ZAPIER_CLIENT_ID=sandbox.client_id,
@@ -159,3 +160,22 @@ def test_with_a_loopback_uri_pasting_still_works(sandbox: Sandbox) -> None:
     child.expect("Logged in as ada@example.com.")
     child.expect(pexpect.EOF)
     assert sandbox.count("token:authorization_code") == 1
+
+
+MCP_SCRIPT = (
+    "import os, zapier_nb; m = zapier_nb.MCPSession(url=os.environ['MCP_URL'], timeout=10); "
+    "m.login(); print('TOOLS', len(m.list_tools()))"
+)
+
+
+def test_an_mcp_session_logs_in_by_oauth_at_the_prompt(sandbox: Sandbox) -> None:
+    if not sandbox.mcp.served:
+        pytest.skip("the sandbox serves MCP only with the mcp extra installed")
+    child = spawn([sys.executable, "-c", MCP_SCRIPT], sandbox, oauth=False)
+    child.expect("Open this address, approve")
+    child.expect(re.compile(rb"(http://\S+/authorize\?\S+)"))
+    redirected = sandbox.mcp.approve(child.match.group(1).decode())
+    child.expect("Code or address: ")
+    child.sendline(redirected)
+    child.expect("TOOLS 3")
+    child.expect(pexpect.EOF)

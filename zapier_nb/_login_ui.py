@@ -6,25 +6,32 @@ import getpass
 from typing import TYPE_CHECKING
 
 from ._kernel import in_notebook
-from ._terminal import prompt_login
+from ._terminal import prompt_login, prompt_oauth_login
 
 if TYPE_CHECKING:
+    from ._login import LoginTarget
     from ._session import Session
 
 __all__ = ["login"]
 
 
-def login(session: Session | None = None, *, wait: bool = False) -> None:
+def login(session: Session | LoginTarget | None = None, *, wait: bool = False) -> None:
     """Log `session` (the kernel's default one when None) in: the widget in a notebook; with
-    `wait`, or outside a notebook, a prompt.
+    `wait`, or outside a notebook, a prompt. Another login target (an `MCPSession`) logs in
+    by OAuth at the prompt.
 
     In a notebook the prompt hides what is typed: an echoed answer would be saved.
     """
+    from ._session import Session
+
     if session is None:
         from ._default_session import get_session
 
         session = get_session()
     notebook = in_notebook()
+    if not isinstance(session, Session):
+        prompt_oauth_login(session, ask=getpass.getpass if notebook else input)
+        return
     if notebook and not wait:
         from IPython.display import display
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import getpass
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from ._config import (
     token_cache_choice,
 )
 from ._errors import ConfigurationError, LoginError, LoginRequiredError
+from ._interactive import interactive_login
 from ._listeners import Listeners
 from ._logging import install_log_redaction
 from ._login import LoginAnswer, LoginAttempt
@@ -237,14 +237,10 @@ class MCPSession:
         """`submit_answer` with what was pasted: the code, or the whole address landed on."""
         return self.submit_answer(LoginAnswer.from_paste(pasted))
 
-    def login(self) -> TokenInfo:
+    def login(self, *, wait: bool = False) -> TokenInfo | None:
         """Log in by OAuth at a prompt: the consent URL is printed, the answer read back."""
-        url = self.pending_login_url or self.begin_login()
-        print(
-            "Open this address, approve, then paste the code or the whole address you land "
-            f"on:\n\n    {url}\n"
-        )
-        return self.complete_login(getpass.getpass("Code or address (hidden): "))
+        interactive_login(self, wait=wait)
+        return self.token_info
 
     def _store(self) -> TokenStore | None:
         cache = token_cache_choice(

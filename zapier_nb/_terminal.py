@@ -19,10 +19,11 @@ from ._login import LoginAnswer
 from ._loopback import LoopbackListener, close_listener, is_loopback_redirect, listener_for
 
 if TYPE_CHECKING:
+    from ._login import LoginTarget
     from ._models import CheckAuthResponse
     from ._session import Session
 
-__all__ = ["prompt_login"]
+__all__ = ["prompt_login", "prompt_oauth_login"]
 
 _ATTEMPTS = 3
 
@@ -48,20 +49,31 @@ def prompt_login(
     return result
 
 
-def _paste(session: Session, *, ask: Callable[[str], str], say: Callable[[str], None]) -> None:
+def prompt_oauth_login(
+    target: LoginTarget,
+    *,
+    ask: Callable[[str], str] = getpass.getpass,
+    say: Callable[[str], None] = print,
+) -> None:
+    """The OAuth login of any `LoginTarget` (an `MCPSession`, say) at a prompt: the consent
+    URL printed, the answer read back."""
+    _paste(target, ask=ask, say=say)
+
+
+def _paste(target: LoginTarget, *, ask: Callable[[str], str], say: Callable[[str], None]) -> None:
     """Print the consent URL and read answers; an attempt that ended (a denial pasted
     back, say) is followed by a new one, whose URL is printed in turn."""
     shown = None
     for attempt in range(1, _ATTEMPTS + 1):
-        url = session.pending_login_url or session.begin_login()
+        url = target.pending_login_url or target.begin_login()
         if url != shown:
             say(
                 "Open this address, approve, then paste the code or the whole address you "
-                f"land on:\n\n    {browser_url(url, session.base_url)}\n"
+                f"land on:\n\n    {browser_url(url, target.base_url)}\n"
             )
             shown = url
         try:
-            session.submit_answer(LoginAnswer.from_paste(ask("Code or address: ")))
+            target.submit_answer(LoginAnswer.from_paste(ask("Code or address: ")))
             return
         except LoginError as exc:
             if attempt == _ATTEMPTS:
