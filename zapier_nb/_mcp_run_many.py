@@ -32,12 +32,12 @@ from ._interactive import Progress, progress_bar
 from ._mcp_loop import LoopThread
 from ._mcp_results import ToolResult, ToolRunResult, ToolRunRow
 from ._run_many import (
-    _FATAL,
-    _STOPPED,
-    _check_concurrency,
-    _is_missing,
-    _rows_of,
-    _Run,
+    FATAL_ERRORS,
+    NOT_SENT,
+    Run,
+    check_concurrency,
+    is_missing,
+    rows_of,
     run_ending,
 )
 
@@ -63,20 +63,16 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[Job]:
             "use call_tool for a single call."
         )
     jobs = []
-    for index, item in enumerate(_rows_of(inputs)):
+    for index, item in enumerate(rows_of(inputs)):
         if not isinstance(item, Mapping):
             raise ConfigurationError(
                 f"Input {index} is a {type(item).__name__}; give each input as the tool's "
                 "arguments (a dict, or a DataFrame row)."
             )
         arguments = dict(shared or {})
-        arguments.update({str(k): v for k, v in item.items() if not _is_missing(v)})
+        arguments.update({str(k): v for k, v in item.items() if not is_missing(v)})
         jobs.append(Job(index, arguments))
     return jobs
-
-
-def check_concurrency(concurrency: int) -> int:
-    return _check_concurrency(concurrency)
 
 
 class RunEngine:
@@ -87,7 +83,7 @@ class RunEngine:
         self._tool = tool
         self._jobs = jobs
         self._concurrency = concurrency
-        self._run = _Run(max_waits)
+        self._run = Run(max_waits)
         self._lock = threading.Lock()
         self._rows: dict[int, ToolRunRow] = {}
         self._failed = 0
@@ -118,7 +114,7 @@ class RunEngine:
                 self._failed += 1
 
     def _failure(self, job: Job, exc: ZapierError) -> ToolRunRow:
-        if isinstance(exc, _FATAL):
+        if isinstance(exc, FATAL_ERRORS):
             if self._run.fatal is None:
                 self._run.fatal = exc.message
             self._run.stop.set()
@@ -173,7 +169,7 @@ class RunEngine:
             if row is None and job.index in self._lost:
                 row = ToolRunRow(job.index, job.arguments, "unknown", _LOST)
             elif row is None:
-                reason = "interrupted before it was sent" if self.interrupted else _STOPPED
+                reason = "interrupted before it was sent" if self.interrupted else NOT_SENT
                 row = ToolRunRow(job.index, job.arguments, "not_run", reason)
             rows.append(row)
         return ToolRunResult(

@@ -45,9 +45,15 @@ from ._tables import cell_text
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "FATAL_ERRORS",
+    "NOT_SENT",
     "ActionSession",
     "Outcome",
+    "Run",
     "arun_many",
+    "check_concurrency",
+    "is_missing",
+    "rows_of",
     "run_ending",
     "run_many",
 ]
@@ -59,7 +65,7 @@ DEFAULT_RATE_LIMIT_WAIT = 1.0
 MAX_RATE_LIMIT_WAIT = 60.0
 _TICK = 0.1
 
-_FATAL = (AuthenticationError, PermissionDeniedError, LoginRequiredError)
+FATAL_ERRORS = (AuthenticationError, PermissionDeniedError, LoginRequiredError)
 
 
 class ActionSession(Protocol):
@@ -99,11 +105,11 @@ class _Job:
 # -- inputs ---------------------------------------------------------------------------------
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _rows_of(inputs: Any) -> Iterable[Any]:
+def rows_of(inputs: Any) -> Iterable[Any]:
     if isinstance(inputs, str | bytes):
         raise ConfigurationError(
             "run_many takes many inputs (a list of instructions, or rows), not one string; "
@@ -131,7 +137,7 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[_Job]:
     params apply to every row, under the row's own.
     """
     jobs: list[_Job] = []
-    for index, item in enumerate(_rows_of(inputs)):
+    for index, item in enumerate(rows_of(inputs)):
         params: dict[str, Any] = dict(shared or {})
         own: dict[str, Any] = {}
         instructions: Any
@@ -140,12 +146,12 @@ def jobs_from(inputs: Any, shared: Mapping[str, Any] | None) -> list[_Job]:
         elif isinstance(item, Mapping):
             instructions = item.get("instructions")
             for key, value in item.items():
-                if key not in ("instructions", "params") and not _is_missing(value):
+                if key not in ("instructions", "params") and not is_missing(value):
                     own[str(key)] = value
             extra = item.get("params")
             if isinstance(extra, Mapping):
                 own.update(extra)
-            elif not _is_missing(extra):
+            elif not is_missing(extra):
                 raise ConfigurationError(f"Input {index}: its params must be a mapping.")
         else:
             raise ConfigurationError(
@@ -173,7 +179,7 @@ def _given(instructions: str, own: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}: {cell_text(value)}" for key, value in own.items())
 
 
-def _check_concurrency(concurrency: int) -> int:
+def check_concurrency(concurrency: int) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be a whole number of at least 1.")
     if concurrency > MAX_CONCURRENCY:
@@ -249,7 +255,7 @@ def _rate_limited(job: _Job, waits: int) -> RunRow:
     )
 
 
-class _Run:
+class Run:
     """What the workers share: the stop flag, the 429 gate, the first fatal error."""
 
     def __init__(self, max_waits: int) -> None:
@@ -259,7 +265,7 @@ class _Run:
         self.fatal: str | None = None
 
     def fail(self, job: _Job, exc: ZapierError) -> RunRow:
-        if isinstance(exc, _FATAL):
+        if isinstance(exc, FATAL_ERRORS):
             if self.fatal is None:
                 self.fatal = exc.message
             self.stop.set()
@@ -267,7 +273,7 @@ class _Run:
 
 
 def _attempts(
-    run: _Run, job: _Job, send: Callable[[], ActionResult], sleep: Callable[[float], bool]
+    run: Run, job: _Job, send: Callable[[], ActionResult], sleep: Callable[[float], bool]
 ) -> RunRow | None:
     for _ in range(run.max_waits + 1):
         while (pause := run.gate.delay()) > 0:
@@ -287,7 +293,7 @@ def _attempts(
 
 
 async def _aattempts(
-    run: _Run, job: _Job, send: Callable[[], Awaitable[ActionResult]], in_flight: set[int]
+    run: Run, job: _Job, send: Callable[[], Awaitable[ActionResult]], in_flight: set[int]
 ) -> RunRow | None:
     for _ in range(run.max_waits + 1):
         while (pause := run.gate.delay()) > 0:
@@ -327,7 +333,7 @@ class _Tally:
             self.failed += 1
         self.progress.update(len(self.rows), self.failed)
 
-    def result(self, action: str, *, interrupted: bool, run: _Run, lost: set[int]) -> RunManyResult:
+    def result(self, action: str, *, interrupted: bool, run: Run, lost: set[int]) -> RunManyResult:
         rows = []
         for job in self.jobs:
             row = self.rows.get(job.index)
@@ -336,7 +342,7 @@ class _Tally:
             elif job.index in lost:
                 rows.append(_unknown(job, _LOST))
             else:
-                reason = "interrupted before it was sent" if interrupted else _STOPPED
+                reason = "interrupted before it was sent" if interrupted else NOT_SENT
                 rows.append(RunRow(job.index, job.instructions, "not_run", reason, given=job.given))
         outcome = RunManyResult(
             rows,
@@ -371,7 +377,7 @@ def run_ending(outcome: Outcome, stopped: bool) -> str:
 
 
 _LOST = "interrupted while its request was in flight: the action may have run"
-_STOPPED = "not sent: the run stopped when the credentials stopped working"
+NOT_SENT = "not sent: the run stopped when the credentials stopped working"
 
 
 def run_many(
@@ -385,10 +391,10 @@ def run_many(
     progress: bool | None = None,
     max_rate_limit_waits: int = 5,
 ) -> RunManyResult:
-    concurrency = _check_concurrency(concurrency)
+    concurrency = check_concurrency(concurrency)
     jobs = jobs_from(inputs, params)
     target = session.find_action(action) if _actions.needs_lookup(action) else action
-    run = _Run(max_rate_limit_waits)
+    run = Run(max_rate_limit_waits)
     tally = _Tally(jobs, progress_bar(len(jobs), show=progress, description=_describe(target)))
 
     def work(job: _Job) -> RunRow | None:
@@ -448,10 +454,10 @@ async def arun_many(
     progress: bool | None = None,
     max_rate_limit_waits: int = 5,
 ) -> RunManyResult:
-    concurrency = _check_concurrency(concurrency)
+    concurrency = check_concurrency(concurrency)
     jobs = jobs_from(inputs, params)
     target = await session.afind_action(action) if _actions.needs_lookup(action) else action
-    run = _Run(max_rate_limit_waits)
+    run = Run(max_rate_limit_waits)
     tally = _Tally(jobs, progress_bar(len(jobs), show=progress, description=_describe(target)))
     slots = asyncio.Semaphore(concurrency)
     in_flight: set[int] = set()
