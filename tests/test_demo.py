@@ -291,11 +291,20 @@ class Running:
 
 
 def _children(pid: int) -> list[int]:
+    """The kernels under a server: its child processes running ipykernel (a server also
+    starts short-lived helpers, which are gone by the time they could be checked)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         children = (task / "children").read_text().split()
         found += [int(child) for child in children]
-    return found
+    return [child for child in found if b"ipykernel" in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _listening(port: int) -> bool:
