@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
-from ._results import to_frame
+from ._results import RunOutcome, record_columns, to_frame
 from ._tables import cell_text, html_grid, text_grid
 
 __all__ = [
@@ -50,10 +49,6 @@ def _records_of(value: Any) -> list[dict[str, Any]] | None:
             return inner if inner is not None else [dict(value)]
         return [dict(value)]
     return None
-
-
-def _columns(records: Iterable[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(key for record in records for key in record))
 
 
 def _cut(text: str) -> tuple[str, str]:
@@ -249,7 +244,7 @@ class ToolResult:
 
     @property
     def columns(self) -> list[str]:
-        return _columns(self.records)
+        return record_columns(self.records)
 
     def _caption(self) -> str:
         return f"Zapier MCP: {self.tool}"
@@ -355,8 +350,10 @@ def _result_cell(row: ToolRunRow) -> str:
     return row.result.text
 
 
-class ToolRunResult(Sequence[ToolRunRow]):
-    """One row per input of `run_many`, in input order."""
+class ToolRunResult(RunOutcome[ToolRunRow]):
+    """One row per input of MCP's `run_many`, in input order."""
+
+    _headers = _RUN_HEADERS
 
     def __init__(
         self,
@@ -367,42 +364,8 @@ class ToolRunResult(Sequence[ToolRunRow]):
         stopped_by: str | None = None,
         seconds: float = 0.0,
     ) -> None:
-        self.rows = list(rows)
+        super().__init__(rows, interrupted=interrupted, stopped_by=stopped_by, seconds=seconds)
         self.tool = tool
-        self.interrupted = interrupted
-        self.stopped_by = stopped_by
-        self.seconds = seconds
-
-    @overload
-    def __getitem__(self, index: int) -> ToolRunRow: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[ToolRunRow]: ...
-    def __getitem__(self, index: int | slice) -> ToolRunRow | list[ToolRunRow]:
-        return self.rows[index]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[ToolRunRow]:
-        return iter(self.rows)
-
-    @property
-    def counts(self) -> Counter[str]:
-        return Counter(row.status for row in self.rows)
-
-    @property
-    def not_run(self) -> int:
-        return self.counts["not_run"]
-
-    def summary(self) -> str:
-        counts = self.counts
-        parts = [f"{n} {status}" for status, n in sorted(counts.items()) if status != "not_run"]
-        text = f"{len(self.rows)} inputs in {self.seconds:.1f} s: {', '.join(parts) or 'none ran'}."
-        if self.interrupted:
-            text += f" Interrupted: {self.not_run} did not run."
-        elif self.stopped_by:
-            text += f" Stopped: {self.stopped_by} {self.not_run} did not run."
-        return text
 
     def _grid(self) -> list[list[str]]:
         return [
@@ -413,21 +376,10 @@ class ToolRunResult(Sequence[ToolRunRow]):
     def _caption(self) -> str:
         return f"Zapier MCP: {self.tool}, called {len(self.rows)} times"
 
-    def _repr_html_(self) -> str:
-        color = "#b00020" if self.interrupted or self.stopped_by else "inherit"
-        note = f'<p style="color:{color}">{html.escape(self.summary())}</p>'
-        return note + html_grid(_RUN_HEADERS, self._grid(), caption=self._caption(), noun="inputs")
-
-    def __repr__(self) -> str:
-        table = text_grid(_RUN_HEADERS, self._grid(), caption=self._caption(), noun="inputs")
-        return f"{self.summary()}\n{table}"
-
-    __str__ = __repr__
-
     def _frame_data(self, records: bool) -> tuple[list[dict[str, Any]], list[str]]:
         if records:
             rows = [{"input": r.index, **record} for r in self.rows for record in r.records]
-            return rows, ["input", *[c for c in _columns(rows) if c != "input"]]
+            return rows, ["input", *[c for c in record_columns(rows) if c != "input"]]
         rows = [
             {
                 "input": r.index,
@@ -441,11 +393,3 @@ class ToolRunResult(Sequence[ToolRunRow]):
             for r in self.rows
         ]
         return rows, list(_RUN_HEADERS)
-
-    def to_pandas(self, *, records: bool = False) -> Any:
-        """One row per input; `records=True`: one row per returned record, with its `input`."""
-        return to_frame("pandas", *self._frame_data(records))
-
-    def to_polars(self, *, records: bool = False) -> Any:
-        """One row per input; `records=True`: one row per returned record, with its `input`."""
-        return to_frame("polars", *self._frame_data(records))

@@ -11,7 +11,7 @@ import importlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from ._action_models import AiAction, ExecuteResponse
 from ._config import checked_link
@@ -55,7 +55,7 @@ def to_frame(
     return module.DataFrame(data, strict=False)
 
 
-def _columns(records: Iterable[dict[str, Any]]) -> list[str]:
+def record_columns(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for record in records for key in record))
 
 
@@ -195,7 +195,7 @@ class ActionResult(ExecuteResponse):
     @property
     def columns(self) -> list[str]:
         """The result keys, in the order they first appear."""
-        return _columns(self.records)
+        return record_columns(self.records)
 
     def labels(self) -> dict[str, str]:
         """Column titles: `result_field_labels` where given, else the key."""
@@ -307,35 +307,47 @@ def _results_cell(row: RunRow) -> str:
     return first if len(records) == 1 else f"{len(records)} records: {first}, …"
 
 
-class RunManyResult(Sequence[RunRow]):
-    """One row per input of `run_many`, in input order."""
+class _Row(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+class RunOutcome(Sequence[R]):
+    """What a `run_many` gives: one row per input, in input order, and how the run ended.
+
+    A kind of run gives its headers, caption, grid and frame columns; the summary, the
+    tables and the DataFrames are drawn here for every kind alike.
+    """
+
+    _headers: tuple[str, ...] = ()
 
     def __init__(
         self,
-        rows: Sequence[RunRow],
+        rows: Sequence[R],
         *,
-        action: str,
         interrupted: bool = False,
         stopped_by: str | None = None,
         seconds: float = 0.0,
     ) -> None:
         self.rows = list(rows)
-        self.action = action
         self.interrupted = interrupted
         self.stopped_by = stopped_by
         self.seconds = seconds
 
     @overload
-    def __getitem__(self, index: int) -> RunRow: ...
+    def __getitem__(self, index: int) -> R: ...
     @overload
-    def __getitem__(self, index: slice) -> list[RunRow]: ...
-    def __getitem__(self, index: int | slice) -> RunRow | list[RunRow]:
+    def __getitem__(self, index: slice) -> list[R]: ...
+    def __getitem__(self, index: int | slice) -> R | list[R]:
         return self.rows[index]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self) -> Iterator[RunRow]:
+    def __iter__(self) -> Iterator[R]:
         return iter(self.rows)
 
     @property
@@ -358,6 +370,52 @@ class RunManyResult(Sequence[RunRow]):
         return text
 
     def _grid(self) -> list[list[str]]:
+        raise NotImplementedError
+
+    def _caption(self) -> str:
+        raise NotImplementedError
+
+    def _frame_data(self, records: bool) -> tuple[list[dict[str, Any]], list[str]]:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        color = "#b00020" if self.interrupted or self.stopped_by else "inherit"
+        note = f'<p style="color:{color}">{html.escape(self.summary())}</p>'
+        return note + html_grid(self._headers, self._grid(), caption=self._caption(), noun="inputs")
+
+    def __repr__(self) -> str:
+        table = text_grid(self._headers, self._grid(), caption=self._caption(), noun="inputs")
+        return f"{printable(self.summary())}\n{table}"
+
+    __str__ = __repr__
+
+    def to_pandas(self, *, records: bool = False) -> Any:
+        """One row per input; `records=True`: one row per returned record, with its `input`."""
+        return to_frame("pandas", *self._frame_data(records))
+
+    def to_polars(self, *, records: bool = False) -> Any:
+        """One row per input; `records=True`: one row per returned record, with its `input`."""
+        return to_frame("polars", *self._frame_data(records))
+
+
+class RunManyResult(RunOutcome[RunRow]):
+    """One row per input of AI Actions' `run_many`, in input order."""
+
+    _headers = _RUN_HEADERS
+
+    def __init__(
+        self,
+        rows: Sequence[RunRow],
+        *,
+        action: str,
+        interrupted: bool = False,
+        stopped_by: str | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        super().__init__(rows, interrupted=interrupted, stopped_by=stopped_by, seconds=seconds)
+        self.action = action
+
+    def _grid(self) -> list[list[str]]:
         return [
             [
                 row.input,
@@ -373,21 +431,10 @@ class RunManyResult(Sequence[RunRow]):
     def _caption(self) -> str:
         return f"Zapier AI Actions: {self.action}, run {len(self.rows)} times"
 
-    def _repr_html_(self) -> str:
-        color = "#b00020" if self.interrupted or self.stopped_by else "inherit"
-        note = f'<p style="color:{color}">{html.escape(self.summary())}</p>'
-        return note + html_grid(_RUN_HEADERS, self._grid(), caption=self._caption(), noun="inputs")
-
-    def __repr__(self) -> str:
-        table = text_grid(_RUN_HEADERS, self._grid(), caption=self._caption(), noun="inputs")
-        return f"{printable(self.summary())}\n{table}"
-
-    __str__ = __repr__
-
     def _frame_data(self, records: bool) -> tuple[list[dict[str, Any]], list[str]]:
         if records:
             rows = [{"input": r.index, **record} for r in self.rows for record in r.results]
-            return rows, ["input", *[c for c in _columns(rows) if c != "input"]]
+            return rows, ["input", *[c for c in record_columns(rows) if c != "input"]]
         rows = [
             {
                 "input": r.input,
@@ -400,11 +447,3 @@ class RunManyResult(Sequence[RunRow]):
             for r in self.rows
         ]
         return rows, list(_RUN_HEADERS)
-
-    def to_pandas(self, *, records: bool = False) -> Any:
-        """One row per input; `records=True`: one row per returned record, with its `input`."""
-        return to_frame("pandas", *self._frame_data(records))
-
-    def to_polars(self, *, records: bool = False) -> Any:
-        """One row per input; `records=True`: one row per returned record, with its `input`."""
-        return to_frame("polars", *self._frame_data(records))
