@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shlex
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ._errors import ZapierError
+from ._shared import DefaultSession
 
 if TYPE_CHECKING:
     from ._mcp_results import ToolList, ToolResult
@@ -27,29 +27,24 @@ if TYPE_CHECKING:
 
 __all__ = ["MCPMagics", "accept_connection_token", "get_mcp_session", "set_mcp_session"]
 
-_default: MCPSession | None = None
-_lock = threading.Lock()
+
+def _from_env() -> MCPSession:
+    from ._mcp_session import MCPSession
+
+    return MCPSession.from_env()
+
+
+_default: DefaultSession[MCPSession] = DefaultSession(_from_env)
 
 
 def get_mcp_session() -> MCPSession:
     """The kernel's default MCP session (from the environment until one is set)."""
-    global _default
-    with _lock:
-        if _default is None:
-            from ._mcp_session import MCPSession
-
-            _default = MCPSession.from_env()
-        return _default
+    return _default.get()
 
 
 def set_mcp_session(session: MCPSession) -> MCPSession:
     """Make `session` the default; the previous one is closed."""
-    global _default
-    with _lock:
-        previous, _default = _default, session
-    if previous is not None and previous is not session:
-        previous.close()
-    return session
+    return _default.replace(session)
 
 
 def accept_connection_token(token: str) -> str | None:
