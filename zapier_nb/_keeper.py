@@ -137,11 +137,13 @@ class TokenKeeper:
     # -- the token cache ------------------------------------------------------------------
 
     def load_cached(self) -> bool:
-        """Take the cached login, if there is one; True when there was."""
+        """Take the cached login, if there is one (and not one this session ended); True
+        when there was."""
         if self._store is None:
             return False
         token = self._store.load()
-        if token is None:
+        dropped = self._dropped
+        if token is None or (dropped is not None and _same(token, dropped)):
             return False
         self._synced = token
         self.set(token)
@@ -160,15 +162,7 @@ class TokenKeeper:
         if store is None or not store.exists():
             return False
         with self.lock:
-            if self.method is not None:
-                return True
-            token = store.load()
-            dropped = self._dropped
-            if token is None or (dropped is not None and _same(token, dropped)):
-                return False
-            self._synced = token
-            self.set(token)
-            return True
+            return self.method is not None or self.load_cached()
 
     @contextlib.contextmanager
     def interprocess_lock(self) -> Iterator[None]:

@@ -97,9 +97,8 @@ class _TqdmBar:
 
 
 def progress_bar(total: int, *, show: bool | None, description: str) -> Progress:
-    """A notebook bar, a terminal line, or nothing (`show=False`; `None`: when stderr is a tty)."""
-    if show is False or total == 0:
-        return Silent()
+    """A notebook bar, or a terminal line (`show=None`: only when stderr is a tty); the core
+    (`_interactive.progress_bar`) asks for one only when there is something to show."""
     if in_notebook():
         return _WidgetBar(total, description)
     if show is None and not sys.stderr.isatty():
