@@ -158,7 +158,7 @@ def test_no_module_of_the_package_imports_itself_back_when_loaded() -> None:
 def test_the_core_loads_no_notebook_layer() -> None:
     package = Path(zapier_nb.__file__).parent
     ui = {"_display", "widgets", "magics", "_login_ui", "_terminal", "_secret_field", "tutorial"}
-    ui |= {"_mcp_magics"}
+    ui |= {"_mcp_magics", "_mcp_widget"}
     core = {path.stem for path in package.glob("_*.py")} - ui - {"__init__"}
     for name in sorted(core):
         assert not _module_imports(package / f"{name}.py") & ui, name
@@ -171,6 +171,7 @@ NOTEBOOK_LAYER = frozenset(
         "_display",
         "_login_button",
         "_login_ui",
+        "_mcp_widget",
         "_progress",
         "_secret_field",
         "_server_extension",

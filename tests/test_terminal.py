@@ -172,7 +172,7 @@ def test_an_mcp_session_logs_in_by_oauth_at_the_prompt(sandbox: Sandbox) -> None
     if not sandbox.mcp.served:
         pytest.skip("the sandbox serves MCP only with the mcp extra installed")
     child = spawn([sys.executable, "-c", MCP_SCRIPT], sandbox, oauth=False)
-    child.expect("Open this address, approve")
+    child.expect("Open this address and approve")
     child.expect(re.compile(rb"(http://\S+/authorize\?\S+)"))
     redirected = sandbox.mcp.approve(child.match.group(1).decode())
     child.expect("Code or address: ")

@@ -16,20 +16,22 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anywidget
 import traitlets
 
+from ._browser_links import browser_url
 from ._errors import ConsentDeniedError, ZapierError
 from ._login import AlreadyAnswered, LoginAnswer
-from ._loopback import close_listener, is_loopback_redirect, listener_for
+from ._loopback import close_listener, listener_for
 from ._redirect import Capture, Environment, capture_for, remember_environment
 
 if TYPE_CHECKING:
     from ._login import LoginTarget
     from ._models import TokenInfo
 
-__all__ = ["LoginButton"]
+__all__ = ["LoginButton", "site_of"]
 
 _STATIC = Path(__file__).with_name("_static")
 
@@ -37,8 +39,9 @@ Say = Callable[[str, bool], None]
 
 
 class LoginButton(anywidget.AnyWidget):
-    """Opens the consent page and receives the answer; `on_login()` runs after a login and
-    `on_opened()` when the person opens the consent page."""
+    """Opens the consent page and receives the answer; `on_login()` runs after a login,
+    `on_opened()` when the person opens the consent page, and `on_environment()` once the
+    page has said where it runs (`environment`)."""
 
     # Read here, not given as paths: anywidget would watch a path outside site-packages
     # for changes, with a thread that keeps every button alive.
@@ -58,6 +61,7 @@ class LoginButton(anywidget.AnyWidget):
         say: Say,
         on_login: Callable[[], None],
         on_opened: Callable[[], None],
+        on_environment: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.target = target
@@ -66,6 +70,7 @@ class LoginButton(anywidget.AnyWidget):
         self._say = say
         self._on_login = on_login
         self._on_opened = on_opened
+        self._on_environment = on_environment
         self.on_msg(self._handle_message)
 
     # -- the login to offer --------------------------------------------------------------
@@ -74,8 +79,9 @@ class LoginButton(anywidget.AnyWidget):
         """Offer an open login attempt (the one in progress, or a new one), opened the way
         its answer can come back."""
         registered = self.target.redirect_uri
-        if is_loopback_redirect(registered):
-            assert registered is not None
+        capture = capture_for(registered, site_of(self.target.base_url), self.environment)
+        if registered and capture.mode == "loopback":
+            # Not this Jupyter server's own callback page, which is on loopback too.
             listener_for(self.target, registered, on_done=self._listener_done)
         elif self.target.pending_login_url is None:
             self.target.begin_login()
@@ -93,9 +99,10 @@ class LoginButton(anywidget.AnyWidget):
         target = self.target
         attempt = target.login_attempt
         consent = target.pending_login_url or ""
-        self.capture = capture_for(target.redirect_uri, target.base_url, self.environment)
+        site = site_of(target.base_url)
+        self.capture = capture_for(target.redirect_uri, site, self.environment)
         with self.hold_sync():
-            self.url = self.capture.browser_url(consent, target.base_url)
+            self.url = browser_url(self.capture.browser_url(consent, site), site)
             self.state = attempt.state if attempt is not None and consent else ""
             self.how = self.capture.line
 
@@ -110,6 +117,8 @@ class LoginButton(anywidget.AnyWidget):
             remember_environment(self.environment)
             if self.url:
                 self.show_pending()
+            if self._on_environment is not None:
+                self._on_environment()
         elif event == "opened":
             self._on_opened()
         elif event == "oauth-refused":
@@ -152,3 +161,10 @@ class LoginButton(anywidget.AnyWidget):
     def _logged_in(self) -> None:
         self.forget()
         self._on_login()
+
+
+def site_of(url: str) -> str:
+    """The server a login target names (an MCP endpoint's scheme and host): its pages are
+    the consent page and the sandbox's callback."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else url

@@ -17,8 +17,8 @@ __all__ = ["login"]
 
 def login(session: Session | LoginTarget | None = None, *, wait: bool = False) -> None:
     """Log `session` (the kernel's default one when None) in: the widget in a notebook; with
-    `wait`, or outside a notebook, a prompt. Another login target (an `MCPSession`) logs in
-    by OAuth at the prompt.
+    `wait`, or outside a notebook, a prompt. An `MCPSession` gets its own widget; another
+    login target logs in by OAuth at the prompt.
 
     In a notebook the prompt hides what is typed: an echoed answer would be saved.
     """
@@ -30,6 +30,13 @@ def login(session: Session | LoginTarget | None = None, *, wait: bool = False) -
         session = get_session()
     notebook = in_notebook()
     if not isinstance(session, Session):
+        if notebook and not wait and _is_mcp(session):
+            from IPython.display import display
+
+            from ._mcp_widget import MCPLoginWidget
+
+            display(MCPLoginWidget(session))  # type: ignore[no-untyped-call,arg-type]
+            return
         prompt_oauth_login(session, ask=getpass.getpass if notebook else input)
         return
     if notebook and not wait:
@@ -41,3 +48,9 @@ def login(session: Session | LoginTarget | None = None, *, wait: bool = False) -
         return
     ask = getpass.getpass if notebook else input
     prompt_login(session, ask=ask)
+
+
+def _is_mcp(target: object) -> bool:
+    from ._mcp_session import MCPSession
+
+    return isinstance(target, MCPSession)

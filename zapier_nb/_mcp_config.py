@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from ._config import is_loopback
 from ._errors import ConfigurationError
+from ._paths import LOOPBACK_CALLBACK_PATH
 
 __all__ = [
     "DEFAULT_MCP_REDIRECT_URI",
@@ -27,9 +28,10 @@ __all__ = [
 DEFAULT_MCP_URL = "https://mcp.zapier.com/api/v1/connect"
 MCP_URL_ENV = "ZAPIER_MCP_URL"
 MCP_TOKEN_ENV = "ZAPIER_MCP_TOKEN"
-# Where the consent page sends the person back in an OAuth login: nothing listens there by
-# default, and the address bar then holds the code to paste back.
-DEFAULT_MCP_REDIRECT_URI = "http://127.0.0.1/zapier_nb/mcp-callback"
+# Where the consent page sends the person back in an OAuth login, unless the login widget
+# picks this Jupyter server's callback page: the kernel's loopback listener (on a free port,
+# registered with it) where one runs; else the address bar holds the code to paste back.
+DEFAULT_MCP_REDIRECT_URI = f"http://127.0.0.1{LOOPBACK_CALLBACK_PATH}"
 # A tool may take a while (it runs an app's action); the connection itself is quick.
 DEFAULT_MCP_TIMEOUT = 60.0
 

@@ -146,6 +146,14 @@ class MCPLogin:
         with self._lock:
             self._expecting = True
 
+    def cancel(self) -> None:
+        """End the attempt in progress, and the SDK's wait for its answer."""
+        future, loop = self._answer, self._loop
+        self.flow.cancel()
+        if future is not None and loop is not None and not loop.is_closed():
+            error = LoginError("This MCP login was replaced by a new one.")
+            loop.call_soon_threadsafe(_fail, future, error)
+
     # -- the SDK's hooks (on the session's private loop) -----------------------------------
 
     async def _redirect(self, authorization_url: str) -> None:

@@ -90,13 +90,15 @@ class MCPSession:
         url: str | None = None,
         timeout: float = DEFAULT_MCP_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
-        redirect_uri: str = DEFAULT_MCP_REDIRECT_URI,
+        redirect_uri: str | None = None,
         token_cache: TokenCacheSetting = None,
         token_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         """Without `token`, the session logs in by OAuth at its first call (the MCP
         authorization flow): `pending_login_url` is the consent page, and
-        `complete_login(pasted)` takes what it returns."""
+        `complete_login(pasted)` takes what it returns. The login widget picks the
+        `redirect_uri` the answer can come back to by itself (this Jupyter server's callback
+        page, or the kernel's loopback listener) unless one is given here."""
         self._token = _secret(token)
         del token  # from here on, only the masked wrapper: no traceback shows the value
         self._url = ""
@@ -112,7 +114,8 @@ class MCPSession:
         self._timeout = float(timeout)
         self._max_retries = max_retries
         self._auth: httpx.Auth | None = None if self._token is None else TokenAuth(self._token)
-        self._redirect_uri = redirect_uri
+        self._redirect_uri = redirect_uri or DEFAULT_MCP_REDIRECT_URI
+        self._redirect_fixed = redirect_uri is not None  # given: the widget keeps to it
         self._login: MCPLogin | None = None
         self._setup_lock = threading.RLock()
         self._opening: concurrent.futures.Future[None] | None = None
@@ -139,9 +142,11 @@ class MCPSession:
         return self._url
 
     @property
-    def auth_method(self) -> MCPAuthMethod:
-        """`"token"` with a connection token, else `"oauth"` (logging in at the first call)."""
-        return "token" if self._token is not None else "oauth"
+    def auth_method(self) -> MCPAuthMethod | None:
+        """`"token"` with a connection token, `"oauth"` once logged in by OAuth, else None."""
+        if self._token is not None:
+            return "token"
+        return None if self.token_info is None else "oauth"
 
     # -- OAuth (the `_login.LoginTarget` protocol, so the login channels serve it too) -----
 
@@ -186,11 +191,7 @@ class MCPSession:
                 "This MCP session uses a connection token: there is no OAuth login to begin."
             )
         if redirect_uri is not None and redirect_uri != self._redirect_uri:
-            if self._login is not None:
-                raise LoginError(
-                    "The redirect URI is fixed once the server registered this session; make "
-                    "a new MCPSession(redirect_uri=...) for another."
-                )
+            self._forget_registration()  # the server registered the other one: register anew
             self._redirect_uri = redirect_uri
         login = self._ensure_login()
         with self._setup_lock:
@@ -241,6 +242,32 @@ class MCPSession:
         """Log in by OAuth at a prompt: the consent URL is printed, the answer read back."""
         interactive_login(self, wait=wait)
         return self.token_info
+
+    def use_token(self, token: str | Secret) -> None:
+        """Use a connection token from now on (the login widget's token field calls this);
+        an OAuth login in progress is dropped."""
+        secret = _secret(token)
+        del token
+        if secret is None:
+            raise ConfigurationError(
+                "The connection token is empty. Paste the token your MCP server generated."
+            )
+        with self._setup_lock:
+            self._forget_registration()
+            self._token = secret
+            self._auth = TokenAuth(secret)
+        self._listeners.notify()
+
+    def _forget_registration(self) -> None:
+        """Drop the OAuth login (its client registration and any attempt) and the connection."""
+        with self._setup_lock:
+            login, self._login = self._login, None
+            if login is not None:
+                login.cancel()
+            self._auth = None if self._token is None else TokenAuth(self._token)
+            self._opening = None
+            self._login_begun = False
+            self._drop_connection()
 
     def _store(self) -> TokenStore | None:
         cache = token_cache_choice(

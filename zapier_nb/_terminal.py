@@ -56,8 +56,12 @@ def prompt_oauth_login(
     say: Callable[[str], None] = print,
 ) -> None:
     """The OAuth login of any `LoginTarget` (an `MCPSession`, say) at a prompt: the consent
-    URL printed, the answer read back."""
-    _paste(target, ask=ask, say=say)
+    URL printed, the answer read back, or caught by the loopback listener."""
+    registered = target.redirect_uri
+    if registered and is_loopback_redirect(registered):
+        _listen_or_paste(target, registered, ask=ask, say=say)
+    else:
+        _paste(target, ask=ask, say=say)
 
 
 def _paste(target: LoginTarget, *, ask: Callable[[str], str], say: Callable[[str], None]) -> None:
@@ -82,7 +86,11 @@ def _paste(target: LoginTarget, *, ask: Callable[[str], str], say: Callable[[str
 
 
 def _listen_or_paste(
-    session: Session, registered: str, *, ask: Callable[[str], str], say: Callable[[str], None]
+    session: LoginTarget,
+    registered: str,
+    *,
+    ask: Callable[[str], str],
+    say: Callable[[str], None],
 ) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         listener = listener_for(session, registered)
