@@ -23,10 +23,13 @@ from typing import Any
 
 import pytest
 from helpers import assert_no_secrets
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from test_mcp_secrets import shown
 from test_secret_hygiene import locals_shown
 
 from zapier_nb import LoginRequiredError, MCPSession, ZapierError
+from zapier_nb._mcp_oauth import MCP_CLIENT_KEY, MCPLogin
+from zapier_nb._store import open_store
 from zapier_nb.sandbox import Sandbox
 
 EMAIL = "gmail_send_email"
@@ -241,3 +244,47 @@ def test_the_cache_file_is_private_and_no_repr_or_error_shows_a_token(
         assert access not in text
         assert refresh not in text
     assert_no_secrets(texts, sandbox)
+
+
+def test_a_client_secret_a_server_gives_is_kept_as_privately_as_the_tokens(
+    tmp_path: Path,
+) -> None:
+    """The sandbox registers public clients; a server may give a secret all the same."""
+    url = "https://mcp.example.test/api/v1/connect"
+    store = open_store(
+        tmp_path / "cache", base_url=url, client_id=MCP_CLIENT_KEY, timeout=5, max_retries=0
+    )
+    assert store is not None
+    first = MCPLogin(url, redirect_uri="http://127.0.0.1:9/cb", store=store)
+    client = OAuthClientInformationFull(
+        client_id="client-1",
+        client_secret="client-secret-value",
+        redirect_uris=["http://127.0.0.1:9/cb"],  # type: ignore[list-item]
+        token_endpoint_auth_method="client_secret_post",
+    )
+    tokens = OAuthToken(
+        access_token="access-value",
+        token_type="Bearer",
+        expires_in=600,
+        refresh_token="refresh-value",
+    )
+    asyncio.run(first.storage.set_client_info(client))
+    asyncio.run(first.storage.set_tokens(tokens))
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert json.loads(store.path.read_text())["client"]["client_secret"] == "client-secret-value"
+
+    second = MCPLogin(url, redirect_uri="http://127.0.0.1:9/cb", store=store)
+    provider = second.provider()
+    assert second.holds_login()
+    assert second.client_id == "client-1"
+    assert provider.context.current_tokens is None  # the SDK's state: filled at the first call
+    assert second.storage.current() is not None
+    assert provider._take_up()
+    assert provider.context.client_info is not None
+    assert provider.context.client_info.client_secret == "client-secret-value"
+    assert provider.context.token_expiry_time is not None
+    texts = [*shown(first), *shown(second), *shown(provider, depth=1), repr(provider.context)]
+    for text in texts:
+        for secret in ("client-secret-value", "access-value", "refresh-value"):
+            assert secret not in text
+    assert set(second.storage.secrets()) == {"client-secret-value", "access-value", "refresh-value"}

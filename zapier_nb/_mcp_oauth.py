@@ -142,6 +142,15 @@ class StoreTokenStorage:
     def client_id(self) -> str | None:
         return None if self._client is None else self._client.info.client_id
 
+    def secrets(self) -> list[str | None]:
+        """The values no error may show: the held tokens and the client secret."""
+        token, client = self._token, self._client
+        held = [] if token is None else [token.access_token, token.refresh_token]
+        return [
+            *(None if value is None else value.get_secret_value() for value in held),
+            None if client is None else client.info.client_secret,
+        ]
+
     def locked(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The cache's lock, shared with other kernels (nothing without a cache)."""
         return contextlib.nullcontext() if self._store is None else self._store.alocked()
@@ -189,6 +198,7 @@ class SharedRefreshProvider(OAuthClientProvider):
         )
         self._storage = storage
         self._renewing = anyio.Lock()
+        self._dropped: Token | None = None  # the login whose refresh the server refused
 
     def __repr__(self) -> str:
         return f"SharedRefreshProvider({self._storage!r})"
@@ -196,10 +206,9 @@ class SharedRefreshProvider(OAuthClientProvider):
     async def _auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if not self._initialized:  # the held login, with its expiry and client
-            self._take_up(self._storage.current())
-        elif self.context.current_tokens is None:  # a login saved since, by another kernel
-            self._take_up(self._storage.newer())
+        if self.context.current_tokens is None:
+            self._storage.newer()  # a login another session or kernel saved
+        self._take_up()
         async with contextlib.AsyncExitStack() as held:
             renewal = await self._renewal(held, self._due)
             if renewal is not None:
@@ -234,15 +243,30 @@ class SharedRefreshProvider(OAuthClientProvider):
             return None
         await held.enter_async_context(self._renewing)
         await held.enter_async_context(self._storage.locked())
-        if self._take_up(self._storage.newer()):
+        self._storage.newer()
+        if self._take_up():
             logger.info("using the MCP access token another session or kernel refreshed")
         if not needed() or not self.context.can_refresh_token():
             return None
         logger.info("refreshing the MCP access token")
         return await self._refresh_token()
 
-    def _take_up(self, token: Token | None) -> bool:
-        if token is None:
+    async def _handle_refresh_response(self, response: httpx.Response) -> bool:
+        used = self._storage._token
+        if await super()._handle_refresh_response(response):
+            return True
+        self._dropped = used  # never taken up again; only a login saved since is
+        return False
+
+    def _take_up(self) -> bool:
+        """Hand the SDK the storage's token (another kernel's, or read by another thread),
+        with its expiry and client, unless the SDK holds it already; True if it did."""
+        token = self._storage._token
+        if (
+            token is None
+            or token is self._dropped
+            or self._holds(Secret(token.access_token.get_secret_value()))
+        ):
             return False
         self.context.current_tokens = _sdk_token(token)
         self.context.token_expiry_time = token.expires_at

@@ -326,7 +326,8 @@ class MCPSession:
         return scrubbed_errors(self._secrets)
 
     def _secrets(self) -> Iterable[str | None]:
-        return [None if self._token is None else self._token.reveal()]
+        login = [] if self._login is None else self._login.storage.secrets()
+        return [None if self._token is None else self._token.reveal(), *login]
 
     async def _alist(self) -> ToolList:
         tools = await self._open().list_tools()
