@@ -176,7 +176,8 @@ class MCPSession:
     @property
     def token_info(self) -> TokenInfo | None:
         """Scopes and expiry of the OAuth login; None with a connection token or before it."""
-        token = None if self._login is None else self._login.storage.current()
+        login = self._login or self._saved_login()
+        token = None if login is None else login.storage.current()
         return None if token is None else token_info(token)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -269,22 +270,37 @@ class MCPSession:
             self._login_begun = False
             self._drop_connection()
 
-    def _store(self) -> TokenStore | None:
+    def _store(self) -> tuple[TokenStore | None, bool]:
+        """The token cache (None when off), and whether a login saved there may be used
+        before this session logs in itself (not with `"reauth"`)."""
         cache = token_cache_choice(
             self._token_cache, base_url=self._url, directory=self._token_cache_dir
         )
         if cache.mode == "none":
-            return None
+            return None, False
         from ._mcp_oauth import MCP_CLIENT_KEY
         from ._store import open_store
 
-        return open_store(
+        store = open_store(
             cache.directory,
             base_url=self._url,
             client_id=MCP_CLIENT_KEY,
             timeout=self._timeout,
             max_retries=self._max_retries,
         )
+        return store, cache.mode == "read_write"
+
+    def _saved_login(self) -> MCPLogin | None:
+        """With no connection token, the OAuth login held: this session's, or one another
+        session or kernel saved in the token cache, taken up with no consent."""
+        if self._token is not None:
+            return None
+        if self._login is None:
+            store, take_up = self._store()
+            if store is None or not take_up or store.load() is None:
+                return None
+        login = self._ensure_login()
+        return login if login.holds_login() else None
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -300,10 +316,12 @@ class MCPSession:
                 require_sdk()
                 from ._mcp_oauth import MCPLogin
 
+                store, take_up = self._store()
                 self._login = MCPLogin(
                     self._url,
                     redirect_uri=self._redirect_uri,
-                    store=self._store(),
+                    store=store,
+                    take_up=take_up,
                     on_change=self._listeners.notify,
                 )
                 self._auth = self._login.provider()
@@ -316,7 +334,8 @@ class MCPSession:
 
     def _open(self) -> Connection:
         if self._connection is None:
-            if self._auth is None or not (self._token is not None or self._login_begun):
+            ready = self._token is not None or self._login_begun or self._saved_login() is not None
+            if self._auth is None or not ready:
                 raise LoginRequiredError(
                     "This MCP session is not logged in. Pass a connection token "
                     "(MCPSession(token=...) or ZAPIER_MCP_TOKEN), or log in by OAuth: "
@@ -334,7 +353,8 @@ class MCPSession:
         return scrubbed_errors(self._secrets)
 
     def _secrets(self) -> Iterable[str | None]:
-        return [None if self._token is None else self._token.reveal()]
+        login = [] if self._login is None else self._login.storage.secrets()
+        return [None if self._token is None else self._token.reveal(), *login]
 
     async def _alist(self) -> ToolList:
         tools = await self._open().list_tools()

@@ -5,7 +5,8 @@ A file is written atomically (a temporary file in the same directory, fsync, the
 other users could read is refused. The lock file beside it (`filelock`) lets the
 kernels of one user take turns refreshing: a rotating refresh token must never be
 spent twice. File names are digests of the base URL and client id; only the JSON
-file holds secrets, and only the token fields a restarted kernel needs.
+file holds secrets, and only the token fields a restarted kernel needs (and, for a client
+the server registered dynamically, that registration, which the refresh token is bound to).
 
 The directory must be private, as ssh requires of `~/.ssh`: owned by the user and
 writable by no one else, inside folders that only their owner (the user or root) can
@@ -115,10 +116,15 @@ class TokenStore:
 
     def read(self) -> tuple[bool, Token | None]:
         """Whether an entry exists, and its token (None if absent or unreadable)."""
+        present, token, _ = self.read_entry()
+        return present, token
+
+    def read_entry(self) -> tuple[bool, Token | None, dict[str, Any] | None]:
+        """`read()`, and the client registration saved with the token, if one was."""
         try:
             descriptor = os.open(self.path, _READ_FLAGS)
         except FileNotFoundError:
-            return False, None
+            return False, None, None
         except OSError as exc:
             raise self._unreadable(_reason(exc)) from None
         with os.fdopen(descriptor, "rb") as cache_file:
@@ -127,23 +133,28 @@ class TokenStore:
                 raise self._unreadable("it is not a regular file")
             self._check_private(status)
             raw = cache_file.read(_MAX_BYTES + 1)
-        token, problem = self._parse(raw)
+        token, client, problem = self._parse(raw)
         if problem:
             logger.warning(
                 "ignoring the token cache file %s (%s); the next login or refresh replaces it",
                 self.path,
                 problem,
             )
-        return True, token
+        return True, token, client
 
     def load(self) -> Token | None:
         return self.read()[1]
 
-    def save(self, token: Token) -> None:
-        """Write the entry atomically; raises OSError when the disk refuses."""
+    def save(self, token: Token, *, client: dict[str, Any] | None = None) -> None:
+        """Write the entry atomically; raises OSError when the disk refuses. `client` is
+        the registration the token was issued to (a client secret in it is kept as
+        privately as the token)."""
         if self._file_lock is None or not self._file_lock.is_locked:
             self._ensure_directory()  # under the lock, taking it made and vetted the folder
-        data = json.dumps(self._entry(token), indent=1).encode()
+        entry = self._entry(token)
+        if client is not None:
+            entry["client"] = client
+        data = json.dumps(entry, indent=1).encode()
         descriptor, temporary = tempfile.mkstemp(
             prefix=".token-", suffix=".tmp", dir=self.directory
         )
@@ -364,25 +375,26 @@ class TokenStore:
             **{name: fields[name] for name in _TOKEN_FIELDS},
         }
 
-    def _parse(self, raw: bytes) -> tuple[Token | None, str]:
+    def _parse(self, raw: bytes) -> tuple[Token | None, dict[str, Any] | None, str]:
         if len(raw) > _MAX_BYTES:
-            return None, "too large"
+            return None, None, "too large"
         try:
             entry = json.loads(raw)
         except (ValueError, RecursionError):
-            return None, "not JSON"
+            return None, None, "not JSON"
         if not isinstance(entry, dict) or entry.get("version") != FORMAT_VERSION:
-            return None, "unknown format"
+            return None, None, "unknown format"
         if entry.get("base_url") != self._base_url or entry.get("client_id") != self._client_id:
-            return None, "written for another base URL or client id"
+            return None, None, "written for another base URL or client id"
         try:
             token = Token.model_validate({name: entry.get(name) for name in _TOKEN_FIELDS})
         except ValidationError as exc:
             fields = sorted(
                 {str(err["loc"][0]) for err in exc.errors(include_input=False) if err["loc"]}
             )
-            return None, f"bad fields: {', '.join(fields) or 'unknown'}"
-        return token, ""
+            return None, None, f"bad fields: {', '.join(fields) or 'unknown'}"
+        client = entry.get("client")
+        return token, client if isinstance(client, dict) else None, ""
 
 
 def _reason(exc: OSError) -> str:

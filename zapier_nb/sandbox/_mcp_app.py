@@ -1,7 +1,8 @@
 """The sandbox's MCP server: Streamable HTTP at `/api/v1/connect`, built on the MCP SDK.
 
 The SDK's low-level server answers the protocol; its bearer middleware checks every
-request's token with `_mcp_auth`. In front of it, this module counts the requests, and
+request's token with `_mcp_auth`. In front of it, this module counts the requests (those
+at the token endpoint by grant type: `mcp_oauth:token_request:refresh_token`), and
 applies the sandbox's queued faults by JSON-RPC method (`mcp_call` for `tools/call`,
 `mcp_list` for `tools/list`): a fault before the tool runs answers in its place, an
 act-first fault lets the tool run and then replaces the answer (the app's `ActFirstFaults`
@@ -18,6 +19,7 @@ import contextvars
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import mcp_types as types
 from mcp.server.auth.provider import ProviderTokenVerifier
@@ -32,7 +34,7 @@ from . import _mcp_tools
 from ._guard import _replay
 from ._mcp_auth import auth_settings, provider_for
 from ._mcp_pages import mcp_page_routes
-from ._mcp_routes import MCP_AUTH_PATHS, MCP_PATH
+from ._mcp_routes import MCP_AUTH_PATHS, MCP_PATH, MCP_TOKEN_PATH
 from ._state import SandboxState
 
 __all__ = ["mcp_routes"]
@@ -112,6 +114,13 @@ class _MCPEndpoint:
                 if faulted is not None:
                     await faulted(scope, receive, send)
                     return
+            receive = _replay(body, receive)
+        elif scope["type"] == "http" and scope["path"] == MCP_TOKEN_PATH:
+            # Every request at the token endpoint, by grant, even one the SDK refuses
+            # before the provider sees it (an unknown client, a bad form).
+            body = await _read_body(receive)
+            grant = parse_qs(body.decode("latin-1")).get("grant_type", ["none"])[0]
+            self._state.count(f"mcp_oauth:token_request:{grant}")
             receive = _replay(body, receive)
         await self._app(scope, receive, send)
 
