@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -95,3 +96,22 @@ def test_an_empty_connection_token_is_refused_and_changes_nothing(mcp: MCPSessio
     with pytest.raises(ConfigurationError, match="empty"):
         mcp.use_token("   ")
     assert mcp.auth_method is None
+
+
+def test_a_cached_login_from_another_redirect_uri_is_replaced_by_a_new_registration(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with MCPSession(url=sandbox.mcp.url, token_cache=cache, timeout=10) as first:
+        first.complete_login(sandbox.mcp.approve(first.begin_login()))
+    sandbox.mcp.revoke_logins()  # the saved login stops working
+    chosen = "http://127.0.0.1:8888/zapier-nb/callback"
+    with MCPSession(url=sandbox.mcp.url, token_cache=cache, timeout=10) as second:
+        consent = second.begin_login(redirect_uri=chosen)
+        assert _redirect_uri(consent) == chosen
+        assert sandbox.count("mcp_oauth:register") == 2
+        second.complete_login(sandbox.mcp.approve(consent))
+        assert len(second.list_tools()) == 3
+    with MCPSession(url=sandbox.mcp.url, token_cache=cache, timeout=10) as third:
+        assert third.auth_method == "oauth", "the new login is the one saved"
+        assert len(third.list_tools()) == 3

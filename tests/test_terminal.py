@@ -179,3 +179,25 @@ def test_an_mcp_session_logs_in_by_oauth_at_the_prompt(sandbox: Sandbox) -> None
     child.sendline(redirected)
     child.expect("TOOLS 3")
     child.expect(pexpect.EOF)
+
+
+def test_an_mcp_denial_at_the_prompt_says_so_in_one_line_and_offers_a_new_address(
+    sandbox: Sandbox,
+) -> None:
+    if not sandbox.mcp.served:
+        pytest.skip("the sandbox serves MCP only with the mcp extra installed")
+    child = spawn([sys.executable, "-c", MCP_SCRIPT], sandbox, oauth=False)
+    child.logfile_read = seen = io.BytesIO()
+    child.expect(re.compile(rb"(http://\S+/authorize\?\S+)"))
+    first = child.match.group(1).decode()
+    child.expect("Code or address: ")
+    child.sendline(sandbox.mcp.approve(first, deny=True))
+    child.expect("Access was declined")
+    child.expect(re.compile(rb"(http://\S+/authorize\?\S+)"))
+    second = child.match.group(1).decode()
+    assert second != first
+    child.expect("Code or address: ")
+    child.sendline(sandbox.mcp.approve(second))
+    child.expect("TOOLS 3")
+    child.expect(pexpect.EOF)
+    assert b"Traceback" not in seen.getvalue(), "the SDK's own traceback reached the terminal"

@@ -14,7 +14,13 @@ import re
 
 from ._redact import MASK, SECRET_FIELDS, SECRET_HEADERS
 
-__all__ = ["PROTECTED_LOGGERS", "RedactingFilter", "install_log_redaction", "redact_text"]
+__all__ = [
+    "MCP_SDK_LOGGERS",
+    "PROTECTED_LOGGERS",
+    "RedactingFilter",
+    "install_log_redaction",
+    "redact_text",
+]
 
 PROTECTED_LOGGERS = (
     "zapier_nb",
@@ -71,9 +77,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction() -> None:
+# The MCP SDK's client loggers ("client" is its session's). A logger's filter does not
+# reach its children's records, so each is named.
+MCP_SDK_LOGGERS = (
+    "client",
+    "mcp.client.auth.oauth2",
+    "mcp.client.client",
+    "mcp.client.streamable_http",
+    "mcp.shared.jsonrpc_dispatcher",
+)
+
+
+def install_log_redaction(names: tuple[str, ...] = PROTECTED_LOGGERS) -> None:
     """Put the filter on the toolkit's and the HTTP stack's loggers (once each)."""
-    for name in PROTECTED_LOGGERS:
+    for name in names:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
             logger.addFilter(RedactingFilter())

@@ -396,6 +396,7 @@ class MCPLogin:
         """
         with self._lock:
             self._expecting = True
+        self.storage.newer()  # what the cache holds now, registration included
         if not self.storage.registered_for(self.redirect_uri):
             self.storage.forget_client()
             if self._provider is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +26,7 @@ from ._config import (
 from ._errors import ConfigurationError, LoginError, LoginRequiredError
 from ._interactive import interactive_login
 from ._listeners import Listeners
-from ._logging import install_log_redaction
+from ._logging import MCP_SDK_LOGGERS, install_log_redaction
 from ._login import LoginAnswer, LoginAttempt
 from ._mcp_config import (
     DEFAULT_MCP_REDIRECT_URI,
@@ -104,6 +105,7 @@ class MCPSession:
         self._url = ""
         install_log_redaction()
         require_sdk()
+        _quiet_sdk_logs()
         self._url = normalize_mcp_url(url or DEFAULT_MCP_URL)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigurationError(
@@ -222,7 +224,15 @@ class MCPSession:
                 "No MCP login is waiting. Begin one with begin_login() (or mcp.login())."
             )
         with self._scrubbing():
-            attempt = self._login.take(answer)
+            try:
+                attempt = self._login.take(answer)
+            except LoginError:
+                with self._setup_lock:
+                    if self._login.pending_login_url is None and self._opening is opening:
+                        # That attempt is over, and the connection waiting for it ends with
+                        # its error: the next begin_login opens a new one at once.
+                        self._opening = None
+                raise
             del answer
             try:
                 opening.result(timeout)
@@ -466,6 +476,16 @@ class MCPSession:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _quiet_sdk_logs() -> None:
+    """Redact the SDK's log records, and keep them out of the cell's output unless logging
+    is set up: a refused login is reported once, as this toolkit's error, not as the SDK's
+    traceback on stderr."""
+    install_log_redaction(MCP_SDK_LOGGERS)
+    sdk = logging.getLogger("mcp")
+    if not any(isinstance(handler, logging.NullHandler) for handler in sdk.handlers):
+        sdk.addHandler(logging.NullHandler())
 
 
 def _secret(value: str | Secret | None) -> Secret | None:
