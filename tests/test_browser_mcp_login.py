@@ -29,16 +29,22 @@ LOGIN, USE = 0, 1
 pytestmark = NEEDS_CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["direct", "fronted"])
 def lab(
-    zapier_sandbox_server: Sandbox, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    zapier_sandbox_server: Sandbox,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[JupyterLab]:
-    base = tmp_path_factory.mktemp("mcp-lab")
+    """JupyterLab whose kernels reach the sandbox's MCP server; "fronted": the server also
+    serves the sandbox's pages to the browser (as on Binder, where only it is reachable)."""
+    base = tmp_path_factory.mktemp(f"mcp-lab-{request.param}")
     env = {
         "ZAPIER_MCP_URL": zapier_sandbox_server.mcp.url,
         "ZAPIER_NB_CACHE_DIR": str(base / "token-cache"),
         "ZAPIER_NB_TOKEN_CACHE": "read_write",
     }
+    if request.param == "fronted":
+        env["ZAPIER_BASE_URL"] = zapier_sandbox_server.base_url
     server = start_jupyterlab(base / "root", base / "state", env, "lab")
     yield server
     server.stop()
@@ -53,7 +59,10 @@ def _status(widget: Locator) -> Locator:
 
 
 def test_the_mcp_login_comes_back_through_the_extension_with_nothing_pasted(
-    lab: JupyterLab, zapier_sandbox_server: Sandbox, context: BrowserContext
+    request: pytest.FixtureRequest,
+    lab: JupyterLab,
+    zapier_sandbox_server: Sandbox,
+    context: BrowserContext,
 ) -> None:
     sandbox = zapier_sandbox_server
     exchanges = sandbox.count("mcp_oauth:token:authorization_code")
@@ -82,6 +91,9 @@ def test_the_mcp_login_comes_back_through_the_extension_with_nothing_pasted(
     with page.expect_popup() as popup:
         widget.get_by_test_id("zapier-nb-login").click()
     window = popup.value
+    fronted = request.node.callspec.params["lab"] == "fronted"
+    expect_consent = lab.url + "zapier-nb/sandbox/" if fronted else sandbox.base_url + "/"
+    assert offered.startswith(expect_consent + "authorize?")
     window.get_by_role("button", name="Approve").click()
     expect(window.get_by_test_id("zapier-nb-callback-message")).to_contain_text(
         "handed to your notebook"

@@ -164,6 +164,7 @@ EXPECTED = {
         "3 inputs in",
         "1 error, 2 success",
         "Your order is processing",
+        "Logged in by oauth - 3 tools",
         "[1, 1]",
     ],
     "05-quick-account-creation.ipynb": [
@@ -195,6 +196,7 @@ def test_tutorial_runs_and_teaches_what_it_says(
 POLITE_STOPS = {
     "02-oauth-pkce-login.ipynb": "Not logged in yet: log in with the widget above",
     "04-calling-endpoints.ipynb": "LoginRequiredError: This session has no credentials yet.",
+    "07-zapier-mcp.ipynb": "LoginRequiredError: This MCP session is not logged in.",
 }
 
 

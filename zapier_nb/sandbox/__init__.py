@@ -10,8 +10,12 @@ Needs the ``sandbox`` extra (Starlette and uvicorn). Run ``python -m zapier_nb.s
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from . import _browser
 from ._actions_state import ExecutionLog, SentEmail
+from ._mcp_facade import approve_mcp
+from ._mcp_routes import MCP_AUTHORIZE_PATH
 from ._models import SandboxClient, SandboxUser
 from ._server import Sandbox
 
@@ -27,7 +31,10 @@ __all__ = [
 
 
 def approve(authorize_url: str, *, deny: bool = False) -> str:
-    """Answer any running sandbox's consent screen; returns the address it redirects to."""
+    """Answer any running sandbox's consent screen (an AI Actions or an MCP login's);
+    returns the address it redirects to."""
+    if urlsplit(authorize_url).path == MCP_AUTHORIZE_PATH:
+        return approve_mcp(authorize_url, deny=deny)
     return _browser.consent(authorize_url, deny=deny, cookie=None)
 
 

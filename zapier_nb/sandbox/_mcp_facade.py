@@ -11,7 +11,7 @@ from ._mcp_routes import MCP_CONSENT_PATH, MCP_PATH
 from ._mcp_state import CustomTool, MCPExecution, MCPState, ToolRun
 from ._state import SandboxState
 
-__all__ = ["SandboxMCP"]
+__all__ = ["SandboxMCP", "approve_mcp"]
 
 
 class SandboxMCP:
@@ -134,16 +134,21 @@ class SandboxMCP:
 
     def approve(self, authorize_url: str, *, deny: bool = False) -> str:
         """Answer an MCP login's consent page as a user would; returns the redirect URL."""
-        page = _browser._get(authorize_url, None)
-        if page.status in (302, 303) and MCP_CONSENT_PATH in page.location:
-            page = _browser._get(page.location, None)
-        if page.status in (302, 303):
-            return page.location
-        if page.status != 200:
-            raise page.fail("the MCP authorization page")
-        form = page.form(MCP_CONSENT_PATH)
-        form.fields["decision"] = "deny" if deny else "approve"
-        answer = _browser._fetch("POST", urljoin(page.url, form.action), form=form.fields)
-        if answer.status not in (302, 303):
-            raise answer.fail("the MCP consent form")
-        return answer.location
+        return approve_mcp(authorize_url, deny=deny)
+
+
+def approve_mcp(authorize_url: str, *, deny: bool = False) -> str:
+    """Answer any running sandbox's MCP consent page; returns the address it redirects to."""
+    page = _browser._get(authorize_url, None)
+    if page.status in (302, 303) and MCP_CONSENT_PATH in page.location:
+        page = _browser._get(page.location, None)
+    if page.status in (302, 303):
+        return page.location
+    if page.status != 200:
+        raise page.fail("the MCP authorization page")
+    form = page.form(MCP_CONSENT_PATH)
+    form.fields["decision"] = "deny" if deny else "approve"
+    answer = _browser._fetch("POST", urljoin(page.url, form.action), form=form.fields)
+    if answer.status not in (302, 303):
+        raise answer.fail("the MCP consent form")
+    return answer.location

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._mcp_routes import MCP_CONSENT_PATH, MCP_TOKENS_PAGE_PATH
+from ._mcp_routes import MCP_AUTHORIZE_PATH, MCP_CONSENT_PATH, MCP_TOKENS_PAGE_PATH
 
 AUTHORIZE_PATH = "/oauth/authorize/"
 TOKEN_PATH = "/oauth/token/"
@@ -31,6 +31,7 @@ BROWSER_PATHS = (
     ACTIONS_PAGE_PATH,
     SWITCH_USER_PATH,
     MCP_TOKENS_PAGE_PATH,
+    MCP_AUTHORIZE_PATH,
     MCP_CONSENT_PATH,
 )
 USER_COOKIE = "sandbox_user"
