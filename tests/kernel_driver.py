@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
@@ -155,3 +156,9 @@ class KernelDriver:
             self.widgets[content["comm_id"]] = dict(content["data"].get("state", {}))
         elif msg["msg_type"] == "comm_msg" and content["data"].get("method") == "update":
             self.widgets.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+
+
+def relay_answer(k: KernelDriver, redirected: str) -> Reply:
+    """What the login button's page sends once the callback page relayed `redirected`."""
+    answer = {name: values[0] for name, values in parse_qs(urlsplit(redirected).query).items()}
+    return k.send_custom(k.find("zapier-nb-login-link"), {"event": "oauth-callback", **answer})

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import assert_no_secrets
-from kernel_driver import KernelDriver
+from kernel_driver import KernelDriver, relay_answer
 
 from zapier_nb.sandbox import Sandbox
 
@@ -66,12 +66,6 @@ def report(k: KernelDriver, sandbox: Sandbox, **extension: Any) -> None:
     )
 
 
-def relay(k: KernelDriver, redirected: str) -> None:
-    """What the page sends after the callback page relayed `redirected`."""
-    answer = {name: values[0] for name, values in parse_qs(urlsplit(redirected).query).items()}
-    k.send_custom(k.find("zapier-nb-login-link"), {"event": "oauth-callback", **answer})
-
-
 def status(k: KernelDriver) -> str:
     return str(k.value("zapier-nb-status"))
 
@@ -96,10 +90,10 @@ def test_a_relayed_answer_logs_in_with_nothing_pasted_and_repeats_are_refused(
     report(k, sandbox)
     consent = button(k)["url"].replace(LAB_ORIGIN + "/zapier-nb/sandbox", sandbox.base_url)
     redirected = sandbox.approve(consent)
-    relay(k, redirected)
+    relay_answer(k, redirected)
     assert "Logged in as <b>ada@example.com</b>" in status(k)
     assert sandbox.count("token:authorization_code") == 1
-    relay(k, redirected)
+    relay_answer(k, redirected)
     # A second copy of the answer that logged in changes nothing and points at nothing.
     assert "Logged in as <b>ada@example.com</b>" in status(k)
     assert "&#9888;" not in status(k)
@@ -113,21 +107,21 @@ def test_a_stale_state_a_foreign_origin_and_a_denial_make_no_token_request(
     report(k, sandbox)
     consent = button(k)["url"].replace(LAB_ORIGIN + "/zapier-nb/sandbox", sandbox.base_url)
     redirected = sandbox.approve(consent)
-    relay(k, redirected.replace("state=", "state=stale"))
+    relay_answer(k, redirected.replace("state=", "state=stale"))
     assert "different login attempt (its state does not match" in status(k)
     comm = k.find("zapier-nb-login-link")
     k.send_custom(comm, {"event": "oauth-refused", "reason": "origin", "origin": "https://x.test"})
     assert "from another site (https://x.test) was ignored" in status(k)
-    relay(k, sandbox.approve(consent, deny=True))
+    relay_answer(k, sandbox.approve(consent, deny=True))
     assert "Access was declined" in status(k)
     assert sandbox.count("token") == 0
     # The declined attempt is over: the button offers a new one, with a new state.
     fresh = button(k)["url"].replace(LAB_ORIGIN + "/zapier-nb/sandbox", sandbox.base_url)
     assert parse_qs(urlsplit(fresh).query)["state"] != parse_qs(urlsplit(consent).query)["state"]
-    relay(k, sandbox.approve(consent))
+    relay_answer(k, sandbox.approve(consent))
     assert "That login already ended: access was declined there" in status(k)
     assert sandbox.count("token") == 0
-    relay(k, sandbox.approve(fresh))
+    relay_answer(k, sandbox.approve(fresh))
     assert "Logged in as <b>ada@example.com</b>" in status(k)
     assert sandbox.count("token") == 1
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import assert_no_secrets
-from kernel_driver import KernelDriver
+from kernel_driver import KernelDriver, relay_answer
 
 from zapier_nb.sandbox import Sandbox
 
@@ -53,11 +53,6 @@ def report(k: KernelDriver, extension: bool = True) -> None:
     )
 
 
-def relay(k: KernelDriver, redirected: str) -> None:
-    answer = {name: values[0] for name, values in parse_qs(urlsplit(redirected).query).items()}
-    k.send_custom(k.find("zapier-nb-login-link"), {"event": "oauth-callback", **answer})
-
-
 def status(k: KernelDriver) -> str:
     return str(k.value("zapier-nb-status"))
 
@@ -77,7 +72,7 @@ def test_the_page_report_picks_the_servers_callback_page_and_the_answer_logs_in(
     assert query(consent, "redirect_uri") == LAB_ORIGIN + "/zapier-nb/callback"
     assert "comes back automatically" in button(k)["how"]
     assert "Click <b>Log in with Zapier</b>" in status(k)
-    relay(k, sandbox.mcp.approve(consent))
+    relay_answer(k, sandbox.mcp.approve(consent))
     assert "Logged in to Zapier MCP" in status(k)
     listed = k.run("print(len(mcp.list_tools()), mcp.auth_method)")
     assert listed.stdout.strip() == "3 oauth"
@@ -91,14 +86,14 @@ def test_a_denial_says_so_and_the_button_offers_a_new_attempt(
     k = kernel()
     report(k)
     consent = button(k)["url"]
-    relay(k, sandbox.mcp.approve(consent, deny=True))
+    relay_answer(k, sandbox.mcp.approve(consent, deny=True))
     assert "Access was declined" in status(k)
     fresh = button(k)["url"]
     assert fresh
     assert query(fresh, "state") != query(consent, "state")
-    relay(k, sandbox.mcp.approve(consent))
+    relay_answer(k, sandbox.mcp.approve(consent))
     assert "already ended" in status(k)
-    relay(k, sandbox.mcp.approve(fresh))
+    relay_answer(k, sandbox.mcp.approve(fresh))
     assert "Logged in to Zapier MCP" in status(k)
     assert sandbox.count("mcp_oauth:token:authorization_code") == 1
 

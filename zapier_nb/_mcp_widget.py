@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import html
 import threading
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
@@ -29,6 +28,7 @@ from ._login_button import LoginButton, site_of
 from ._loopback import close_listener, listener_for
 from ._redirect import LOOPBACK_URI, Environment, capture_for, last_environment
 from ._secret_field import SecretField
+from .widgets import follow_cells, stop_following_cells
 
 if TYPE_CHECKING:
     from ._mcp_session import MCPSession
@@ -97,8 +97,7 @@ class MCPLoginWidget(widgets.VBox):  # type: ignore[misc]
                 self._begin(found)
         self._render()
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_change)
-        _live.add(self)
-        _follow_cells()
+        follow_cells(self)
 
     def __repr__(self) -> str:
         return f"Zapier MCP login widget for {self.session!r} (shown in Jupyter)"
@@ -107,7 +106,7 @@ class MCPLoginWidget(widgets.VBox):  # type: ignore[misc]
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
-        _live.discard(self)
+        stop_following_cells(self)
         close_listener(self.session)
         for part in (self.header, self.status, self.login_button, self.prepare_button,
                      self.code_field, self.token_hint, self.token_field):  # fmt: skip
@@ -115,6 +114,10 @@ class MCPLoginWidget(widgets.VBox):  # type: ignore[misc]
         super().close()
 
     # -- the login to offer ----------------------------------------------------------------
+
+    def _after_cell(self) -> None:
+        """A cell has run: a login another kernel saved (or a call's refresh) shows here."""
+        self._render()
 
     def _environment_reported(self) -> None:
         session = self.session
@@ -234,24 +237,3 @@ class MCPLoginWidget(widgets.VBox):  # type: ignore[misc]
             return
         field.say(f"Connected: {count} tool{'s' if count != 1 else ''}.")
         self._render()
-
-
-# Widgets that redraw after each cell: a login another kernel saved shows here.
-_live: weakref.WeakSet[MCPLoginWidget] = weakref.WeakSet()
-_hooked: list[Any] = []
-
-
-def _follow_cells() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - the widget lives in IPython kernels
-        return
-    shell = get_ipython()
-    if shell is not None and shell not in _hooked:
-        _hooked.append(shell)
-        shell.events.register("post_execute", _after_cell)
-
-
-def _after_cell() -> None:
-    for widget in list(_live):
-        widget._render()

@@ -33,7 +33,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
@@ -109,7 +109,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         self._begin_login_if_needed()
         self._render()
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_session_change)
-        _follow_cells(self)
+        follow_cells(self)
 
     def __repr__(self) -> str:
         return f"Zapier AI Actions login widget for {self.session!r} (shown in Jupyter)"
@@ -119,7 +119,7 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
-        _live.discard(self)
+        stop_following_cells(self)
         if self._oauth is not None:
             self.login_button.forget()
         for part in [*self._parts(), self]:
@@ -432,12 +432,25 @@ class LoginWidget(widgets.VBox):  # type: ignore[misc]
         return None if server is None else server.serving_here(self.session.base_url)
 
 
-# Widgets that follow the cells run in their kernel (IPython's `post_execute`).
-_live: weakref.WeakSet[LoginWidget] = weakref.WeakSet()
+class _FollowsCells(Protocol):
+    session: object
+
+    def _after_cell(self) -> None: ...
+
+    def _show(self, text_html: str) -> None: ...
+
+
+# Login widgets that follow the cells run in their kernel (IPython's `post_execute`).
+_live: weakref.WeakSet[_FollowsCells] = weakref.WeakSet()
 _hooked_shells: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _follow_cells(widget: LoginWidget) -> None:
+def stop_following_cells(widget: _FollowsCells) -> None:
+    _live.discard(widget)
+
+
+def follow_cells(widget: _FollowsCells) -> None:
+    """Call `widget._after_cell()` after each cell this kernel runs, while it lives."""
     _live.add(widget)
     try:
         from IPython import get_ipython
