@@ -5,8 +5,8 @@ nothing here patches that loop. Every MCP coroutine runs on this thread's loop, 
 the sync methods (waiting on a lock) and the async ones (awaiting a future of the caller's
 loop) hand their work over to it.
 
-`run` and `arun` carry one call each way with one wake-up: the task's done callback
-releases the waiting thread, or wakes the caller's loop. (`run_coroutine_threadsafe`
+`run` and `arun` carry one call each way with one wake-up: once the task is done, the
+loop releases the waiting thread, or wakes the caller's loop. (`run_coroutine_threadsafe`
 chains two futures and a condition, which costs about a tenth of a loopback MCP call.)
 """
 
@@ -45,7 +45,9 @@ class _Call(Generic[T]):
         self.task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[T]) -> None:
-        self._wake()
+        # One turn later, once the callbacks the call left behind (its connection handed
+        # back, its stream closed) have run, the waiter no longer competes with them.
+        asyncio.get_running_loop().call_soon(self._wake)
 
     def cancel(self) -> None:
         """On the loop: cancel the task, or keep it from starting."""
