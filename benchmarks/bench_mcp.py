@@ -5,16 +5,21 @@ the same tool, how quick `list_tools()` is with 1,000 tools and how big its tabl
 The sandbox runs in a child process. The bare client is the SDK's own (`streamable_http_client`
 and `ClientSession`) on an event loop in this thread; `MCPSession` runs the same SDK on its
 private loop thread, so the difference is what zapier_nb adds: the hand-over between threads,
-the result objects, and the error bookkeeping.
+the result objects, and the error bookkeeping. Two reference rows split it: the bare client on
+a loop thread of its own, handed each call exactly as `MCPSession` hands its calls over
+(`LoopThread.run`), costs the hand-over alone; `call_tool()` against that costs the rest.
+`run_many` is set beside the bare client running the same calls in as many asyncio tasks,
+which is what the SDK, the sandbox and the machine allow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +30,7 @@ from report import Row, median
 from sandbox_process import SandboxProcess
 
 import zapier_nb
+from zapier_nb._mcp_loop import LoopThread
 
 CALL_TARGET = 1.05
 SPEEDUP_TARGET = 12.0
@@ -44,6 +50,18 @@ class Settings:
     many_concurrency: int
 
 
+@contextlib.asynccontextmanager
+async def _sdk_session(url: str, token: str) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
 class BareClient:
     """The SDK's client, held open by a task on an event loop that this thread drives."""
 
@@ -56,13 +74,7 @@ class BareClient:
         self.session = self.loop.run_until_complete(self._ready)
 
     async def _hold(self) -> None:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        async with (
-            httpx2.AsyncClient(headers=headers, timeout=60) as client,
-            streamable_http_client(self._url, http_client=client) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with _sdk_session(self._url, self._token) as session:
             self._ready.set_result(session)
             await self._done.wait()
 
@@ -74,6 +86,39 @@ class BareClient:
         with contextlib.suppress(Exception):
             self.loop.run_until_complete(self._holder)
         self.loop.close()
+
+
+class ThreadedBareClient:
+    """The SDK's client on a loop thread of its own (`LoopThread`, as `MCPSession` has),
+    each call handed over by `LoopThread.run` as `MCPSession.call_tool` hands its own."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._thread = LoopThread("bench-bare-sdk")
+        self._ready: concurrent.futures.Future[ClientSession] = concurrent.futures.Future()
+        self._done: asyncio.Event | None = None
+        self._holder = self._thread.submit(self._hold(url, token))
+        self.session = self._ready.result(timeout=60)
+
+    async def _hold(self, url: str, token: str) -> None:
+        self._done = asyncio.Event()
+        try:
+            async with _sdk_session(url, token) as session:
+                self._ready.set_result(session)
+                await self._done.wait()
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+            raise
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self._thread.run(coro)
+
+    def close(self) -> None:
+        if self._done is not None:
+            self._thread.call_soon(self._done.set)
+        with contextlib.suppress(Exception):
+            self._holder.result(timeout=10)
+        self._thread.close()
 
 
 @contextlib.contextmanager
@@ -105,7 +150,12 @@ def _interleave(
 
 def _per_call(sandbox: SandboxProcess, url: str, token: str, settings: Settings) -> list[Row]:
     arguments = {"text": "hello"}
-    with zapier_nb.MCPSession(token=token, url=url) as mcp, _bare(url, token) as bare:
+    threaded = ThreadedBareClient(url, token)
+    with (
+        contextlib.closing(threaded),
+        zapier_nb.MCPSession(token=token, url=url) as mcp,
+        _bare(url, token) as bare,
+    ):
 
         def ours(count: int) -> None:
             for _ in range(count):
@@ -119,6 +169,11 @@ def _per_call(sandbox: SandboxProcess, url: str, token: str, settings: Settings)
 
             bare.run(calls())
 
+        def handed_over(count: int) -> None:
+            for _ in range(count):
+                result = threaded.run(threaded.session.call_tool(ECHO, arguments))
+                assert not result.is_error
+
         def ours_async(count: int) -> None:
             async def calls() -> None:
                 for _ in range(count):
@@ -126,7 +181,9 @@ def _per_call(sandbox: SandboxProcess, url: str, token: str, settings: Settings)
 
             bare.run(calls())  # awaited from a loop of this thread, as in a notebook cell
 
-        sync = _interleave({"mcp.call_tool()": ours, "bare": theirs}, settings)
+        sync = _interleave(
+            {"mcp.call_tool()": ours, "bare": theirs, "threaded": handed_over}, settings
+        )
         asynchronous = _interleave({"await mcp.acall_tool()": ours_async, "bare": theirs}, settings)
     rows = []
     for measurement, per_call, contender in (
@@ -148,6 +205,33 @@ def _per_call(sandbox: SandboxProcess, url: str, token: str, settings: Settings)
                 detail={"kind": "per_call", "rounds": settings.rounds, "batch": settings.batch},
             )
         )
+    threaded_s, bare_s, ours_s = (
+        median(sync[name]) for name in ("threaded", "bare", "mcp.call_tool()")
+    )
+    rows += [
+        Row(
+            section="mcp",
+            measurement="call_tool, the thread hand-over alone (for reference)",
+            contender="the SDK's ClientSession.call_tool() on a loop thread, via LoopThread.run",
+            median_s=threaded_s,
+            baseline="the SDK's ClientSession.call_tool() on the same tool",
+            baseline_median_s=bare_s,
+            target="-",
+            met=None,
+            detail={"kind": "hand_over", "rounds": settings.rounds, "batch": settings.batch},
+        ),
+        Row(
+            section="mcp",
+            measurement="call_tool, what zapier_nb adds past the hand-over (for reference)",
+            contender="mcp.call_tool()",
+            median_s=ours_s,
+            baseline="the SDK's ClientSession on a loop thread, via LoopThread.run",
+            baseline_median_s=threaded_s,
+            target="-",
+            met=None,
+            detail={"kind": "past_hand_over", "rounds": settings.rounds, "batch": settings.batch},
+        ),
+    ]
     return rows
 
 
@@ -226,6 +310,8 @@ def _run_many(
                 "statuses": dict(result.counts),
                 "inputs": n,
             }
+    log(f"  MCP run_many: the SDK alone, {k} tasks")
+    sdk = _sdk_many(sandbox, url, token, rows_in, settings)
     sandbox.reset()
     sequential = outcomes["sequential"]["seconds"]
     rows = []
@@ -255,7 +341,57 @@ def _run_many(
                 },
             )
         )
+    speedup = sequential / sdk["seconds"]
+    rows.append(
+        Row(
+            section="mcp",
+            measurement=f"MCP run_many, {n} calls, {settings.many_latency * 1000:g} ms each",
+            contender=f"the SDK alone, {k} asyncio tasks, for reference ({speedup:.1f}x as fast; "
+            f"executions: {sdk['executions']}, duplicates: {sdk['duplicates']})",
+            median_s=sdk["seconds"],
+            median_text=f"{sdk['seconds']:.2f} s",
+            baseline="run_many sequential",
+            baseline_median_s=sequential,
+            target="-",
+            met=None,
+            detail={"kind": "run_many_sdk", "concurrency": k, **sdk, "speedup": speedup},
+        )
+    )
     return rows
+
+
+def _sdk_many(
+    sandbox: SandboxProcess,
+    url: str,
+    token: str,
+    rows_in: list[dict[str, Any]],
+    settings: Settings,
+) -> dict[str, Any]:
+    """The same calls through the bare client, `many_concurrency` asyncio tasks at a time."""
+    sandbox.reset()
+    sandbox.mcp("latency", settings.many_latency)
+    with _bare(url, token) as bare:
+
+        async def calls() -> list[bool]:
+            slots = asyncio.Semaphore(settings.many_concurrency)
+
+            async def one(arguments: dict[str, Any]) -> bool:
+                async with slots:
+                    return bool((await bare.session.call_tool(EMAIL, arguments)).is_error)
+
+            return await asyncio.gather(*(one(arguments) for arguments in rows_in))
+
+        started = time.perf_counter()
+        errors = bare.run(calls())
+        seconds = time.perf_counter() - started
+    sent = sandbox.mcp("sent_emails")
+    return {
+        "seconds": seconds,
+        "executions": sandbox.mcp("execution_count"),
+        "duplicates": len(sent) - len({message["to"] for message in sent}),
+        "errors": sum(errors),
+        "inputs": len(rows_in),
+    }
 
 
 def measure(settings: Settings, log: Callable[[str], None]) -> list[Row]:
@@ -278,5 +414,8 @@ def note(settings: Settings) -> str:
         f"list_tools() and _repr_html_() of {settings.tools} tools, median of "
         f"{settings.table_repeats}; run_many: {settings.many_inputs} calls of gmail_send_email, "
         f"{settings.many_latency * 1000:g} ms injected per call, executions counted by the "
-        "sandbox; the sandbox's MCP server is the SDK's, in the child process."
+        "sandbox; the sandbox's MCP server is the SDK's, in the child process. Reference rows: "
+        "the bare client on a loop thread, handed each call by zapier_nb's LoopThread.run (the "
+        "hand-over alone, in the same rounds as the sync row), and the bare client making the "
+        f"run_many calls in {settings.many_concurrency} asyncio tasks."
     )

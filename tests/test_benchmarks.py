@@ -193,3 +193,10 @@ def test_mcp_is_measured_and_every_call_runs_exactly_once(quick_run: QuickRun) -
         assert run["executions"] == run["inputs"]
         assert run["duplicates"] == 0
         assert run["statuses"] == {"success": run["inputs"]}
+    references = {row["detail"]["kind"]: row for row in rows}
+    assert references["hand_over"]["median_s"] > 0
+    assert references["past_hand_over"]["baseline_median_s"] > 0
+    sdk = references["run_many_sdk"]["detail"]
+    assert sdk["executions"] == sdk["inputs"] == runs[0]["inputs"]
+    assert sdk["duplicates"] == 0
+    assert sdk["errors"] == 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -307,6 +309,47 @@ def test_the_sync_api_works_while_an_event_loop_runs_on_this_thread(mcp: MCPSess
         return len(mcp.list_tools())  # as a Jupyter cell does: sync call, loop running
 
     assert asyncio.run(inside_a_running_loop()) == 3
+
+
+def test_cancelling_an_awaited_call_stops_waiting_and_the_session_stays_usable(
+    sandbox: Sandbox,
+) -> None:
+    async def main() -> tuple[float, str]:
+        async with MCPSession(token=sandbox.mcp.token, url=sandbox.mcp.url) as session:
+            await session.alist_tools()
+            sandbox.mcp.latency = 2.0
+            call = asyncio.create_task(session.acall_tool(EMAIL, {"to": "slow@example.com"}))
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            waited = time.monotonic() - started
+            sandbox.mcp.latency = 0
+            again = await session.acall_tool(EMAIL, {"to": "ada@example.com"})
+            return waited, again.records[0]["to"]
+
+    waited, to = asyncio.run(main())
+    assert waited < 1.0
+    assert to == "ada@example.com"
+
+
+def test_ctrl_c_during_a_call_stops_waiting_and_the_session_stays_usable(
+    mcp: MCPSession, sandbox: Sandbox
+) -> None:
+    mcp.list_tools()
+    sandbox.mcp.latency = 2.0
+    main = threading.main_thread().ident
+    assert main is not None
+    assert threading.current_thread().ident == main
+    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        mcp.call_tool(EMAIL, {"to": "slow@example.com"})
+    assert time.monotonic() - started < 1.5
+    sandbox.mcp.latency = 0
+    assert mcp.call_tool(EMAIL, {"to": "ada@example.com"}).records[0]["to"] == "ada@example.com"
 
 
 # -- without the SDK ---------------------------------------------------------------------------
