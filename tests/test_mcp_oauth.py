@@ -110,3 +110,16 @@ def test_a_login_the_server_ended_says_to_log_in_again_without_waiting(
     assert consent is not None
     mcp.complete_login(sandbox.mcp.approve(consent))
     assert len(mcp.list_tools()) == 3
+
+
+def test_a_login_ended_under_an_open_connection_says_so_on_every_call(
+    mcp: MCPSession, sandbox: Sandbox
+) -> None:
+    mcp.complete_login(sandbox.mcp.approve(mcp.begin_login()))
+    assert len(mcp.list_tools()) == 3  # the connection is open
+    sandbox.mcp.revoke_logins()
+    for _ in range(3):
+        with pytest.raises(LoginRequiredError, match="asks for a new login") as info:
+            mcp.call_tool(EMAIL, {"to": "ada@example.com"})
+        assert info.value.ended
+    assert sandbox.mcp.execution_count(EMAIL) == 0

@@ -67,7 +67,7 @@ class Connection:
         exchange = Exchange()
         timeout = httpx.Timeout(self._timeout, connect=_CONNECT_TIMEOUT)
         client = httpx.AsyncClient(
-            auth=self._auth, transport=new_transport(self._max_retries), timeout=timeout
+            auth=self._auth, transport=new_transport(self._max_retries, self.url), timeout=timeout
         )
         try:
             async with (
@@ -80,7 +80,8 @@ class Connection:
                     await session.initialize()
                 except MCPError as exc:
                     ready.set_exception(
-                        call_failed("Connecting to the MCP server", self.url, exchange, exc)
+                        exchange.login_error
+                        or call_failed("Connecting to the MCP server", self.url, exchange, exc)
                     )
                     return
                 except ZapierError as exc:  # a login the auth flow could not complete
@@ -122,6 +123,11 @@ class Connection:
             try:
                 return await send(session)
             except MCPError as exc:
+                if exchange.login_error is not None:
+                    raise exchange.login_error from None
+                crash = await self._crashed() if exc.code == types.CONNECTION_CLOSED else None
+                if crash is not None:  # the login ended during another call: say so here too
+                    raise crash from None
                 if exchange.status == 404 and attempt == 0:
                     await self._drop()  # the server forgot the session; it did not act
                     continue
@@ -141,6 +147,13 @@ class Connection:
             finally:
                 current_exchange().reset(marker)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _crashed(self) -> ZapierError | None:
+        """Why the connection ended, once its holder has finished (at most a second)."""
+        holder = self._holder
+        if holder is not None and not holder.done():
+            await asyncio.wait({holder}, timeout=1.0)
+        return self._crash
 
     async def list_tools(self) -> list[types.Tool]:
         async def send(session: ClientSession) -> list[types.Tool]:

@@ -41,6 +41,7 @@ from ._config import DEFAULT_REFRESH_LEEWAY
 from ._errors import LoginError, LoginRequiredError, ZapierError
 from ._http import httpx
 from ._login import LoginAnswer, LoginAttempt, LoginFlow, attempt_for_url
+from ._mcp_transport import current_exchange
 from ._models import Token
 from ._redact import Secret
 from ._version import __version__
@@ -416,11 +417,15 @@ class MCPLogin:
         with self._lock:
             expecting, self._expecting = self._expecting, False
         if not expecting:  # a call needs a new login, and nobody is there to give it
-            raise LoginRequiredError(
+            error = LoginRequiredError(
                 "The MCP server asks for a new login (the one this session had was refused "
                 "or has ended). Log in again: begin_login(), then complete_login(...).",
                 ended=True,
             )
+            exchange = current_exchange().get()
+            if exchange is not None:
+                exchange.login_error = error
+            raise error
         client_id = parse_qs(urlsplit(authorization_url).query).get("client_id", [""])[0]
         attempt = attempt_for_url(
             authorization_url, redirect_uri=self.redirect_uri, client_id=client_id

@@ -17,6 +17,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import ZapierError
 from ._http import AsyncRetryTransport, httpx, json_or_none, retry_after_seconds
 from ._redact import Secret
 
@@ -40,6 +41,9 @@ class Exchange:
     body: Any = field(default=None, repr=False)  # may echo what was sent: never shown
     retry_after: float | None = None
     error: httpx.TransportError | None = field(default=None, repr=False)
+    # A login the OAuth flow could not do (refused, ended): the SDK reports only that the
+    # request failed, so the flow leaves the reason here.
+    login_error: ZapierError | None = field(default=None, repr=False)
 
 
 _current: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
@@ -66,14 +70,16 @@ class TokenAuth(httpx.Auth):
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """Notes each answer of a POST made for a call; hands transport errors over as a 599."""
+    """Notes each answer of a POST to the MCP endpoint made for a call (not the OAuth
+    requests the call's auth flow makes); hands transport errors over as a 599."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, endpoint: str) -> None:
         self._inner = inner
+        self._endpoint = httpx.URL(endpoint)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         exchange = _current.get()
-        if exchange is None or request.method != "POST":
+        if exchange is None or request.method != "POST" or not self._for_endpoint(request):
             return await self._inner.handle_async_request(request)
         try:
             response = await self._inner.handle_async_request(request)
@@ -87,11 +93,20 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             exchange.retry_after = retry_after_seconds(response.headers.get("retry-after"))
         return response
 
+    def _for_endpoint(self, request: httpx.Request) -> bool:
+        url, endpoint = request.url, self._endpoint
+        return (url.scheme, url.host, url.port, url.path) == (
+            endpoint.scheme,
+            endpoint.host,
+            endpoint.port,
+            endpoint.path,
+        )
+
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def new_transport(max_retries: int) -> RecordingTransport:
+def new_transport(max_retries: int, endpoint: str) -> RecordingTransport:
     return RecordingTransport(
-        AsyncRetryTransport(httpx.AsyncHTTPTransport(), max_retries=max_retries)
+        AsyncRetryTransport(httpx.AsyncHTTPTransport(), max_retries=max_retries), endpoint
     )
