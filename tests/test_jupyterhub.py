@@ -245,3 +245,36 @@ def test_what_the_hubs_log_shows_of_the_code_and_why_that_is_harmless(
             )
             assert refused.status_code == 400
             assert refused.json()["error"] == "invalid_grant"
+
+
+def test_an_mcp_login_comes_back_to_the_users_own_server_by_itself(
+    hub: Hub, hub_sandbox: Sandbox, logged_in: dict[str, tuple[Page, Locator, str]]
+) -> None:
+    """MCP registers its client on the spot: the widget registers the user's own callback
+    page, and the code comes back there with nothing pasted."""
+    page = logged_in[ALICE][0]
+    name = "mcp.ipynb"
+    hub.write_as(ALICE, name, "")
+    write_notebook(
+        hub.home(ALICE) / name,
+        [
+            f"import zapier_nb\nmcp = zapier_nb.MCPSession(url={hub_sandbox.mcp.url!r})\n"
+            "mcp.login()",
+            "print(len(mcp.list_tools()), 'tools by', mcp.auth_method)",
+        ],
+    )
+    page.goto(f"{hub.url}/user/{ALICE}/lab/tree/{name}?reset")
+    page.wait_for_function(_KERNEL_READY, arg=name, timeout=TIMEOUT_MS, polling=100)
+    page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    widget = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".zapier-nb-login")
+    expect(widget.get_by_test_id("zapier-nb-return")).to_contain_text("comes back automatically")
+    with page.expect_popup() as popup:
+        widget.get_by_test_id("zapier-nb-login").click()
+    consent = popup.value
+    consent.get_by_role("button", name="Approve").click()
+    consent.wait_for_url(f"**/user/{ALICE}/zapier-nb/callback?*")
+    expect(consent.get_by_test_id("zapier-nb-callback-message")).to_contain_text(
+        "handed to your notebook"
+    )
+    expect(widget.get_by_test_id("zapier-nb-status")).to_contain_text("Logged in to Zapier MCP")
+    assert hub_sandbox.count("mcp_oauth:token:authorization_code") == 1

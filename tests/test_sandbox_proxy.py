@@ -243,3 +243,18 @@ def test_a_cookie_from_the_sandbox_loses_its_domain_and_path() -> None:
     cookie = _cookie_under("sandbox_user=1; Domain=127.0.0.1; HttpOnly; path=/", PREFIX)
     assert "domain" not in cookie.lower()
     assert cookie == f"sandbox_user=1; HttpOnly; Path={PREFIX}/"
+
+
+def test_the_ping_offers_the_proxy_only_for_a_sandbox_this_user_started(
+    server: JupyterLab, browser: httpx2.Client, port: int
+) -> None:
+    """Without the key file (another user's sandbox, or none), the widget is told nothing is
+    fronted, so its links go to the sandbox directly rather than to a page that is refused."""
+    key_path(port).unlink(missing_ok=True)
+    ping = browser.get(f"zapier-nb/ping?token={server.token}").json()
+    assert ping["sandbox"] is None
+    assert ping["sandbox_proxy"] is None
+    with Sandbox("127.0.0.1", port):
+        ping = browser.get(f"zapier-nb/ping?token={server.token}").json()
+        assert ping["sandbox"] == f"http://localhost:{port}"
+        assert ping["sandbox_proxy"] == "/zapier-nb/sandbox"

@@ -46,13 +46,13 @@ def _proxy_for(base: str) -> str | None:
     from ._redirect import last_environment
 
     reported = last_environment()
-    if (
-        reported is not None
-        and reported.sandbox is not None
-        and reported.sandbox.rstrip("/") == base
-        and reported.sandbox_proxy
-    ):
-        return (reported.origin or "") + reported.sandbox_proxy.rstrip("/")
+    if reported is not None and reported.extension:
+        # The server answered for itself: it fronts this sandbox only if it says so (it does
+        # not for a sandbox another user started, whose pages it would refuse).
+        if reported.sandbox is None or reported.sandbox.rstrip("/") != base:
+            return None
+        if reported.sandbox_proxy:
+            return (reported.origin or "") + reported.sandbox_proxy.rstrip("/")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
     if prefix and _fronted_by_the_server(base):
         return prefix.rstrip("/") + "/" + SANDBOX_ROUTE

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -33,9 +33,14 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from ._config import is_loopback
 from ._paths import SANDBOX_ROUTE
 
+if TYPE_CHECKING:
+    from .sandbox._ownership import KeyRecord
+
 __all__ = [
     "SANDBOX_PROXY_ENV",
     "SandboxProxyHandler",
+    "holds_key_for",
+    "own_key",
     "sandbox_handlers",
     "sandbox_to_front",
 ]
@@ -131,36 +136,12 @@ class SandboxProxyHandler(JupyterHandler):
 
     async def _prove(self) -> _Proven:
         """Read this user's key for the sandbox's port, and check the sandbox holds it."""
-        from .sandbox._ownership import (
-            CHALLENGE_HEADER,
-            NONCE_HEADER,
-            KeyFileError,
-            key_path,
-            read_key,
-        )
+        from .sandbox._ownership import CHALLENGE_HEADER, NONCE_HEADER
         from .sandbox._routes import PROOF_PATH
 
         where = urlsplit(self.sandbox)
         port = where.port or 80
-        try:
-            record = read_key(key_path(port))
-        except KeyFileError as exc:
-            raise _Refused(
-                "Not a sandbox you started",
-                f"The sandbox at {self.sandbox} cannot show that it is yours: {exc}. This "
-                "Jupyter server shows only the pages of a sandbox that its own user started "
-                "(python -m zapier_nb.sandbox, or Sandbox() in a notebook, on the same machine "
-                "and home folder). Start yours, point ZAPIER_BASE_URL at the address it prints, "
-                "and restart this server.",
-            ) from None
-        host = (where.hostname or "").lower()
-        if record.port != port or host not in ("localhost", record.address.lower()):
-            raise _Refused(
-                "Not a sandbox you started",
-                f"Your sandbox on port {port} listens on {record.address}, not on the address "
-                f"in ZAPIER_BASE_URL ({self.sandbox}). Set ZAPIER_BASE_URL to the base URL the "
-                "sandbox printed and restart this server.",
-            )
+        record = own_key(self.sandbox)
         url_host = f"[{record.address}]" if ":" in record.address else record.address
         proven = _Proven(f"http://{url_host}:{port}", record.key, record.address, port, "")
         nonce = secrets.token_urlsafe(24)
@@ -296,6 +277,44 @@ def _with_xsrf(page: str, prefix: str, xsrf: str) -> str:
         return match.group(0) + field
 
     return _FORM_START.sub(add, page)
+
+
+def own_key(sandbox: str) -> KeyRecord:
+    """This user's key record for the sandbox at `sandbox`; `_Refused` says why there is none."""
+    from .sandbox._ownership import KeyFileError, key_path, read_key
+
+    where = urlsplit(sandbox)
+    port = where.port or 80
+    try:
+        record = read_key(key_path(port))
+    except KeyFileError as exc:
+        raise _Refused(
+            "Not a sandbox you started",
+            f"The sandbox at {sandbox} cannot show that it is yours: {exc}. This "
+            "Jupyter server shows only the pages of a sandbox that its own user started "
+            "(python -m zapier_nb.sandbox, or Sandbox() in a notebook, on the same machine "
+            "and home folder). Start yours, point ZAPIER_BASE_URL at the address it prints, "
+            "and restart this server.",
+        ) from None
+    host = (where.hostname or "").lower()
+    if record.port != port or host not in ("localhost", record.address.lower()):
+        raise _Refused(
+            "Not a sandbox you started",
+            f"Your sandbox on port {port} listens on {record.address}, not on the address "
+            f"in ZAPIER_BASE_URL ({sandbox}). Set ZAPIER_BASE_URL to the base URL the "
+            "sandbox printed and restart this server.",
+        )
+    return record
+
+
+def holds_key_for(sandbox: str) -> bool:
+    """This user started the sandbox (its key file is here): its pages can be fronted. The
+    sandbox itself proves it on every page; this is the widget's cheap first look."""
+    try:
+        own_key(sandbox)
+    except _Refused:
+        return False
+    return True
 
 
 def sandbox_to_front(environ: dict[str, str] | None = None) -> str | None:

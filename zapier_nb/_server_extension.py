@@ -26,7 +26,7 @@ from tornado import web
 from . import __version__
 from ._callback_page import CONTENT_SECURITY_POLICY, PAGE, PAGE_HEADERS
 from ._paths import CALLBACK_ROUTE, PING_ROUTE, SANDBOX_ROUTE
-from ._sandbox_proxy import sandbox_handlers, sandbox_to_front
+from ._sandbox_proxy import holds_key_for, sandbox_handlers, sandbox_to_front
 
 __all__ = ["CALLBACK_ROUTE", "PING_ROUTE", "SANDBOX_ROUTE", "load_jupyter_server_extension"]
 
@@ -52,6 +52,8 @@ class PingHandler(JupyterHandler):
     @web.authenticated
     def get(self) -> None:
         sandbox = self.settings.get("zapier_nb_sandbox")
+        if sandbox and not holds_key_for(sandbox):
+            sandbox = None  # another user's: its pages would be refused, links go direct
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.finish(
