@@ -123,3 +123,15 @@ def test_a_login_ended_under_an_open_connection_says_so_on_every_call(
             mcp.call_tool(EMAIL, {"to": "ada@example.com"})
         assert info.value.ended
     assert sandbox.mcp.execution_count(EMAIL) == 0
+
+
+def test_an_oauth_sessions_calls_run_side_by_side(mcp: MCPSession, sandbox: Sandbox) -> None:
+    """The SDK's provider holds one lock across each exchange; a logged-in session's calls
+    must not wait for each other behind it."""
+    mcp.complete_login(sandbox.mcp.approve(mcp.begin_login()))
+    sandbox.mcp.latency = 0.3
+    rows = [{"to": f"person{i}@example.com"} for i in range(6)]
+    ran = mcp.run_many(EMAIL, rows, concurrency=6, progress=False)
+    assert ran.counts["success"] == 6
+    assert sandbox.mcp.most_concurrent_calls > 1
+    assert sandbox.mcp.execution_count(EMAIL) == 6

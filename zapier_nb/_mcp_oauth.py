@@ -35,6 +35,7 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import ValidationError
 
 from ._config import DEFAULT_REFRESH_LEEWAY
@@ -223,12 +224,26 @@ class SharedRefreshProvider(OAuthClientProvider):
             renewal = await self._renewal(held, self._due)
             if renewal is not None:
                 await self._handle_refresh_response((yield renewal))
+        first: httpx.Response | None = None
+        if self._initialized and self.context.is_token_valid():
+            # The common case, outside the SDK's flow: it holds one lock across the whole
+            # exchange, so each call of the session would wait for the one before.
+            self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+            self._add_auth_header(request)
+            first = yield request
+            if first.status_code != 401 and not _asks_for_scope(first):
+                return
         flow = super()._auth_flow(request)
         retried = False
         try:
             outgoing = await flow.__anext__()
+            if outgoing is not request:
+                first = None  # the SDK begins elsewhere: the request goes out again later
             while True:
-                response = yield outgoing
+                if first is not None:  # the SDK's request was answered already, just now
+                    response, first = first, None
+                else:
+                    response = yield outgoing
                 if outgoing is request and response.status_code == 401 and not retried:
                     retried, rejected = True, self._held()
                     async with contextlib.AsyncExitStack() as held:
@@ -305,6 +320,12 @@ class SharedRefreshProvider(OAuthClientProvider):
             and self._holds(Secret(token.access_token.get_secret_value()))
             and token.refresh_due(time.time(), REFRESH_LEEWAY)
         )
+
+
+def _asks_for_scope(response: httpx.Response) -> bool:
+    """A 403 asking for more scope, which the SDK's flow answers with a new consent."""
+    challenge = response.headers.get("www-authenticate", "")
+    return response.status_code == 403 and "insufficient_scope" in challenge
 
 
 def _sdk_token(token: Token) -> OAuthToken:

@@ -51,9 +51,10 @@ def _server(state: SandboxState) -> Server[Any]:
         return types.ListToolsResult(tools=_mcp_tools.list_tools(state.mcp))
 
     async def on_call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        if state.mcp.latency > 0:
-            await asyncio.sleep(state.mcp.latency)
-        return _mcp_tools.call_tool(state.mcp, params.name, dict(params.arguments or {}))
+        with state.mcp.running():
+            if state.mcp.latency > 0:
+                await asyncio.sleep(state.mcp.latency)
+            return _mcp_tools.call_tool(state.mcp, params.name, dict(params.arguments or {}))
 
     return Server(
         "Zapier MCP sandbox",

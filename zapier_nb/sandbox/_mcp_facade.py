@@ -73,6 +73,11 @@ class SandboxMCP:
         self._mcp.latency = float(seconds)
 
     @property
+    def most_concurrent_calls(self) -> int:
+        """The most tool calls that ran at once since the last reset."""
+        return self._mcp.most_running
+
+    @property
     def access_ttl(self) -> float:
         """Seconds an OAuth access token lives (3600 after a reset)."""
         return self._mcp.access_ttl

@@ -8,11 +8,12 @@ benchmarks can tell how many times a tool really acted.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,9 +107,23 @@ class MCPState:
             self._counts: Counter[str] = Counter()
             self._custom: dict[str, CustomTool] = {}
             self.latency = 0.0
+            self.running_now = 0
+            self.most_running = 0  # the most tool calls running at once since the reset
             self.access_ttl = 3600.0
             self.oauth = OAuthTables()
             self.sent_emails: list[dict[str, str]] = []
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """One tool call running (for the count of calls running at once)."""
+        with self._lock:
+            self.running_now += 1
+            self.most_running = max(self.most_running, self.running_now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running_now -= 1
 
     # -- connection tokens ------------------------------------------------------------------
 
