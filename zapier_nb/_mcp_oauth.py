@@ -225,6 +225,7 @@ class SharedRefreshProvider(OAuthClientProvider):
             if renewal is not None:
                 await self._handle_refresh_response((yield renewal))
         first: httpx.Response | None = None
+        sent: Secret | None = None
         if self._initialized and self.context.is_token_valid():
             # The common case, outside the SDK's flow: it holds one lock across the whole
             # exchange, so each call of the session would wait for the one before.
@@ -233,6 +234,7 @@ class SharedRefreshProvider(OAuthClientProvider):
             first = yield request
             if first.status_code != 401 and not _asks_for_scope(first):
                 return
+            sent = _sent_with(request)  # the SDK's flow rewrites the header before it yields
         flow = super()._auth_flow(request)
         retried = False
         try:
@@ -244,8 +246,10 @@ class SharedRefreshProvider(OAuthClientProvider):
                     response, first = first, None
                 else:
                     response = yield outgoing
+                    sent = _sent_with(outgoing)
                 if outgoing is request and response.status_code == 401 and not retried:
-                    retried, rejected = True, self._held()
+                    # The token this request carried: another call may have renewed it since.
+                    retried, rejected = True, sent or self._held()
                     async with contextlib.AsyncExitStack() as held:
                         renewal = await self._renewal(held, partial(self._holds, rejected))
                         if renewal is not None:
@@ -320,6 +324,11 @@ class SharedRefreshProvider(OAuthClientProvider):
             and self._holds(Secret(token.access_token.get_secret_value()))
             and token.refresh_due(time.time(), REFRESH_LEEWAY)
         )
+
+
+def _sent_with(request: httpx.Request) -> Secret | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return Secret(token) if scheme.lower() == "bearer" and token else None
 
 
 def _asks_for_scope(response: httpx.Response) -> bool:
