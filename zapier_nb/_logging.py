@@ -19,6 +19,7 @@ __all__ = [
     "PROTECTED_LOGGERS",
     "RedactingFilter",
     "install_log_redaction",
+    "quiet_mcp_sdk_logs",
     "redact_text",
 ]
 
@@ -94,3 +95,13 @@ def install_log_redaction(names: tuple[str, ...] = PROTECTED_LOGGERS) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
             logger.addFilter(RedactingFilter())
+
+
+def quiet_mcp_sdk_logs() -> None:
+    """Redact the MCP SDK's log records, and keep them out of the cell's output unless
+    logging is set up: a refused login is reported once, as this toolkit's error, not as
+    the SDK's traceback on stderr."""
+    install_log_redaction(MCP_SDK_LOGGERS)
+    sdk = logging.getLogger("mcp")
+    if not any(isinstance(handler, logging.NullHandler) for handler in sdk.handlers):
+        sdk.addHandler(logging.NullHandler())

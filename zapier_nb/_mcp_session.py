@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +25,7 @@ from ._config import (
 from ._errors import ConfigurationError, LoginError, LoginRequiredError
 from ._interactive import interactive_login
 from ._listeners import Listeners
-from ._logging import MCP_SDK_LOGGERS, install_log_redaction
+from ._logging import install_log_redaction, quiet_mcp_sdk_logs
 from ._login import LoginAnswer, LoginAttempt
 from ._mcp_config import (
     DEFAULT_MCP_REDIRECT_URI,
@@ -105,7 +104,7 @@ class MCPSession:
         self._url = ""
         install_log_redaction()
         require_sdk()
-        _quiet_sdk_logs()
+        quiet_mcp_sdk_logs()
         self._url = normalize_mcp_url(url or DEFAULT_MCP_URL)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigurationError(
@@ -124,6 +123,7 @@ class MCPSession:
         self._login_begun = False  # begin_login() was called: calls may connect by OAuth
         self._token_cache = token_cache
         self._token_cache_dir = token_cache_dir
+        self._cache_choice: tuple[TokenStore | None, bool] | None = None
         self._listeners = Listeners()
         self._loop = LoopThread("zapier-nb-mcp")
         self._connection: Connection | None = None
@@ -264,9 +264,8 @@ class MCPSession:
                 "The connection token is empty. Paste the token your MCP server generated."
             )
         with self._setup_lock:
-            self._forget_registration()
             self._token = secret
-            self._auth = TokenAuth(secret)
+            self._forget_registration()  # the auth is the token's from here on
         self._listeners.notify()
 
     def _forget_registration(self) -> None:
@@ -282,7 +281,13 @@ class MCPSession:
 
     def _store(self) -> tuple[TokenStore | None, bool]:
         """The token cache (None when off), and whether a login saved there may be used
-        before this session logs in itself (not with `"reauth"`)."""
+        before this session logs in itself (not with `"reauth"`). Opened (and its folder
+        vetted) once: `auth_method` asks at every redraw of a widget."""
+        if self._cache_choice is None:
+            self._cache_choice = self._open_store()
+        return self._cache_choice
+
+    def _open_store(self) -> tuple[TokenStore | None, bool]:
         cache = token_cache_choice(
             self._token_cache, base_url=self._url, directory=self._token_cache_dir
         )
@@ -476,16 +481,6 @@ class MCPSession:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def _quiet_sdk_logs() -> None:
-    """Redact the SDK's log records, and keep them out of the cell's output unless logging
-    is set up: a refused login is reported once, as this toolkit's error, not as the SDK's
-    traceback on stderr."""
-    install_log_redaction(MCP_SDK_LOGGERS)
-    sdk = logging.getLogger("mcp")
-    if not any(isinstance(handler, logging.NullHandler) for handler in sdk.handlers):
-        sdk.addHandler(logging.NullHandler())
 
 
 def _secret(value: str | Secret | None) -> Secret | None:
